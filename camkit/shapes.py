@@ -1,0 +1,325 @@
+"""ShapeScenes: a synthetic data set whose ground truth says where the evidence is.
+
+Each scene is one (or two) filled shapes of :data:`SHAPE_CLASSES` drawn over a random crop of a
+real photograph or texture that ships with scikit-image (brick, grass, gravel, moon, the
+astronaut, the rocket...).  Size, position, rotation and colour are random and independent of
+the class, so a classifier must learn *shape*: colour and background carry no information.  The
+background crop is Gaussian-blurred (random sigma): on sharp photo crops a network trained from
+scratch on a CPU budget stays at chance, because every brick edge competes with the shape's
+edges (see ``data_scripts/train_zoo.py`` for the measurements).
+
+Because the mask and the box of every object are known, a class activation map can be scored:
+did its maximum fall on the object (:func:`camkit.metrics.pointing_game`)?  Two-object scenes
+(two different classes, disjoint) ask the sharper question: does the map for class A avoid
+object B?
+
+Everything is generated on the fly from a seed; nothing is downloaded or committed.  Sample ``i``
+of a split draws from its own random generator seeded by ``(seed, split, objects, i)``, so a
+scene does not depend on which other scenes were generated, or in which order, and the
+train / val / test splits come from disjoint seed streams.
+
+>>> data = ShapeScenes("train", size=96, length=10_000)
+>>> x, label = data[0]            # (3, 96, 96) ImageNet-normalised float tensor, int
+>>> scene = data.scene(0)         # raw uint8 image, labels, masks, boxes
+>>> fig = show_scenes(data, 16)   # labelled grid (matplotlib Figure)
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from .image import normalize
+
+SHAPE_CLASSES: list[str] = ["circle", "square", "triangle", "star", "cross", "ring"]
+"""Class names, in label order."""
+
+SPLITS: dict[str, int] = {"train": 0, "val": 1, "test": 2}
+"""Split name -> the integer mixed into every sample's seed (disjoint random streams)."""
+
+BACKGROUNDS: tuple[str, ...] = (
+    "astronaut", "brick", "camera", "grass", "gravel", "hubble_deep_field",
+    "immunohistochemistry", "moon", "rocket", "stereo_motorcycle",
+)
+"""``skimage.data`` images cropped for backgrounds (shipped with scikit-image, no download).
+Pictures full of round or square things (coins, coffee cup, chessboard) are left out."""
+
+DEFAULT_LENGTH = {"train": 50_000, "val": 1_000, "test": 1_000}
+
+_SUBPIXEL_BITS = 4  # cv2.fillPoly's ``shift``: vertices with 1/16 px precision
+_CIRCLE_VERTICES = 72
+
+
+@dataclass
+class Scene:
+    """One generated scene, in pixels of the ``size x size`` image.
+
+    Attributes:
+        image: RGB uint8 array (S, S, 3), before normalisation (for display).
+        labels: int64 array (k,), class index of each object (k = 1 or 2).
+        masks: bool array (k, S, S), the pixels each object covers (at least half covered,
+            after anti-aliasing).
+        boxes: int64 array (k, 4), ``(x0, y0, x1, y1)`` with exclusive ends: the tightest box
+            with ``masks[j][y0:y1, x0:x1]`` holding every pixel of object ``j``.
+    """
+
+    image: np.ndarray
+    labels: np.ndarray
+    masks: np.ndarray
+    boxes: np.ndarray
+
+    @property
+    def names(self) -> list[str]:
+        """Class names of the objects."""
+        return [SHAPE_CLASSES[int(label)] for label in self.labels]
+
+
+# ----------------------------------------------------------------------------------- geometry
+def _regular(vertices: int, phase: float = 0.0) -> np.ndarray:
+    angles = phase + 2 * np.pi * np.arange(vertices) / vertices
+    return np.stack([np.cos(angles), np.sin(angles)], axis=1)
+
+
+def _star(points: int = 5, inner: float = 0.45) -> np.ndarray:
+    outer = _regular(2 * points, -np.pi / 2)
+    outer[1::2] *= inner
+    return outer
+
+
+def _cross(arm: float = 0.32) -> np.ndarray:
+    a, b = arm, 1 / np.sqrt(1 + arm**2)  # the arm tips lie on the unit circle
+    a *= b
+    return np.array([[-a, -b], [a, -b], [a, -a], [b, -a], [b, a], [a, a], [a, b], [-a, b],
+                     [-a, a], [-b, a], [-b, -a], [-a, -a]])
+
+
+# Each class: (filled outlines, holes), unit circumradius, centred at the origin.
+_OUTLINES: dict[str, tuple[list[np.ndarray], list[np.ndarray]]] = {
+    "circle": ([_regular(_CIRCLE_VERTICES)], []),
+    "square": ([_regular(4, np.pi / 4)], []),
+    "triangle": ([_regular(3, -np.pi / 2)], []),
+    "star": ([_star()], []),
+    "cross": ([_cross()], []),
+    "ring": ([_regular(_CIRCLE_VERTICES)], [0.55 * _regular(_CIRCLE_VERTICES)]),
+}
+
+
+def _draw_alpha(name: str, size: int, center: np.ndarray, radius: float, angle: float) -> np.ndarray:
+    """Anti-aliased coverage (S, S) uint8 of one shape (255 = fully covered)."""
+    rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    filled, holes = _OUTLINES[name]
+    scale = 1 << _SUBPIXEL_BITS
+
+    def to_pixels(outline: np.ndarray) -> np.ndarray:
+        points = outline @ rotation.T * radius + center - 0.5  # pixel centres at +0.5
+        return np.round(points * scale).astype(np.int32)
+
+    alpha = np.zeros((size, size), np.uint8)
+    cv2.fillPoly(alpha, [to_pixels(p) for p in filled], 255, lineType=cv2.LINE_AA, shift=_SUBPIXEL_BITS)
+    if holes:
+        cv2.fillPoly(alpha, [to_pixels(p) for p in holes], 0, lineType=cv2.LINE_AA, shift=_SUBPIXEL_BITS)
+    return alpha
+
+
+def mask_box(mask: np.ndarray) -> np.ndarray:
+    """Tightest ``(x0, y0, x1, y1)`` box (exclusive ends) around a non-empty bool mask."""
+    rows = np.flatnonzero(mask.any(axis=1))
+    cols = np.flatnonzero(mask.any(axis=0))
+    return np.array([cols[0], rows[0], cols[-1] + 1, rows[-1] + 1], dtype=np.int64)
+
+
+# -------------------------------------------------------------------------------- backgrounds
+@functools.lru_cache(maxsize=4)
+def _background_photos(shorter_side: int = 256) -> tuple[np.ndarray, ...]:
+    """The background pictures as RGB uint8 arrays, loaded once per process.
+
+    Each is shrunk (area interpolation) so that its shorter side is at most ``shorter_side``:
+    crops are blurred anyway, and resizing small crops is what keeps generation fast.
+    """
+    import skimage.data
+
+    photos = []
+    for name in BACKGROUNDS:
+        picture = getattr(skimage.data, name)()
+        if isinstance(picture, tuple):  # stereo_motorcycle -> (left, right, disparity)
+            picture = picture[0]
+        if picture.ndim == 2:
+            picture = np.repeat(picture[:, :, None], 3, axis=2)
+        factor = shorter_side / min(picture.shape[:2])
+        if factor < 1:
+            picture = cv2.resize(picture, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
+        photos.append(np.ascontiguousarray(picture[:, :, :3]))
+    return tuple(photos)
+
+
+def _background(rng: np.random.Generator, size: int, crop: tuple[float, float], blur: tuple[float, float]) -> np.ndarray:
+    """A random crop of a random photo, resized, flipped, tinted and blurred: float32 (S, S, 3)."""
+    photos = _background_photos(max(256, 2 * size))
+    photo = photos[rng.integers(len(photos))]
+    height, width = photo.shape[:2]
+    side = max(8, int(rng.uniform(*crop) * min(height, width)))
+    top, left = rng.integers(0, height - side + 1), rng.integers(0, width - side + 1)
+    patch = cv2.resize(photo[top : top + side, left : left + side], (size, size), interpolation=cv2.INTER_AREA)
+    if rng.random() < 0.5:
+        patch = patch[:, ::-1]
+    patch = patch[:, :, rng.permutation(3)].astype(np.float32)
+    patch *= rng.uniform(0.6, 1.2, size=3).astype(np.float32)  # tint: grey photos get colours too
+    sigma = rng.uniform(*blur) * size / 96
+    if sigma > 0:
+        patch = cv2.GaussianBlur(patch, (0, 0), sigma)
+    return np.clip(patch, 0, 255)
+
+
+def _contrasting_colour(rng: np.random.Generator, under: np.ndarray, min_distance: float) -> np.ndarray:
+    """A random RGB colour at least ``min_distance`` (0..441) from the mean colour ``under``."""
+    for _ in range(20):
+        colour = rng.uniform(0, 255, size=3)
+        if np.linalg.norm(colour - under) >= min_distance:
+            return colour.astype(np.float32)
+    return np.where(under > 127, 0.0, 255.0).astype(np.float32)  # the opposite corner of the cube
+
+
+# ------------------------------------------------------------------------------------ dataset
+class ShapeScenes(Dataset):
+    """Shapes over blurred photo crops, generated on the fly (see the module docstring).
+
+    Args:
+        split: ``"train"``, ``"val"`` or ``"test"``: disjoint random streams.
+        size: side of the square images in pixels.
+        length: number of scenes (default 50 000 for train, 1 000 for val and test).
+        objects: 1 (classification) or 2 (two different classes, not overlapping).
+        seed: base seed; the same (seed, split, objects, index) always gives the same scene.
+        scale: range of the shape's circumscribed diameter, as a fraction of ``size``.
+        blur: range of the background's Gaussian blur sigma, in pixels at 96 px (scaled with size).
+        crop: range of the crop's side as a fraction of the photo's shorter side.
+        contrast: minimal RGB distance (0..441) between the shape's colour and the mean
+            background colour under it.
+        noise: standard deviation of the Gaussian pixel noise added to the whole image (0..255).
+
+    ``dataset[i]`` is ``(x, label)``: ``x`` the (3, S, S) float tensor normalised with the ImageNet
+    mean and std (the preprocessing of torchvision's models), ``label`` an int for one object or
+    an int64 tensor (objects,) for several.  :meth:`scene` gives the raw image, masks and boxes.
+    """
+
+    def __init__(
+        self,
+        split: str = "train",
+        size: int = 96,
+        length: int | None = None,
+        objects: int = 1,
+        seed: int = 0,
+        scale: tuple[float, float] = (0.25, 0.4),
+        blur: tuple[float, float] = (1.0, 2.5),
+        crop: tuple[float, float] = (0.25, 0.9),
+        contrast: float = 80.0,
+        noise: float = 3.0,
+    ) -> None:
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {sorted(SPLITS)}, got {split!r}.")
+        if objects not in (1, 2):
+            raise ValueError(f"objects must be 1 or 2, got {objects!r}.")
+        if size < 16:
+            raise ValueError(f"size must be at least 16 pixels, got {size}.")
+        if not 0 < scale[0] <= scale[1] <= 1 / objects:
+            raise ValueError(f"scale must satisfy 0 < low <= high <= {1 / objects:g} for {objects} object(s), got {scale}.")
+        self.split, self.size, self.objects, self.seed = split, size, objects, seed
+        self.length = DEFAULT_LENGTH[split] if length is None else int(length)
+        self.scale, self.blur, self.crop = tuple(scale), tuple(blur), tuple(crop)
+        self.contrast, self.noise = float(contrast), float(noise)
+        self.classes = list(SHAPE_CLASSES)
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __repr__(self) -> str:
+        return (f"ShapeScenes(split={self.split!r}, size={self.size}, length={self.length}, "
+                f"objects={self.objects}, seed={self.seed})")
+
+    def rng(self, index: int) -> np.random.Generator:
+        """The random generator of scene ``index`` (independent of every other scene)."""
+        return np.random.default_rng([self.seed, SPLITS[self.split], self.objects, index])
+
+    def scene(self, index: int) -> Scene:
+        """Generate scene ``index``: raw image, labels, masks and boxes (see :class:`Scene`)."""
+        if not -self.length <= index < self.length:
+            raise IndexError(f"Scene {index} out of range for {self.length} scenes.")
+        index %= self.length
+        rng = self.rng(index)
+        size = self.size
+        image = _background(rng, size, self.crop, self.blur)
+        labels = rng.choice(len(SHAPE_CLASSES), size=self.objects, replace=False)
+        radii = rng.uniform(*self.scale, size=self.objects) * size / 2
+        centres = self._place(rng, radii)
+        masks = []
+        for label, radius, centre in zip(labels, radii, centres):
+            angle = rng.uniform(0, 2 * np.pi)
+            alpha = _draw_alpha(SHAPE_CLASSES[label], size, centre, radius, angle)
+            mask = alpha >= 128
+            colour = _contrasting_colour(rng, image[mask].mean(axis=0), self.contrast)
+            weight = (alpha.astype(np.float32) / 255)[:, :, None]
+            image = image * (1 - weight) + colour * weight
+            masks.append(mask)
+        if self.noise > 0:
+            image += rng.standard_normal(image.shape, dtype=np.float32) * self.noise
+        image = np.clip(image + 0.5, 0, 255).astype(np.uint8)
+        masks_array = np.stack(masks)
+        boxes = np.stack([mask_box(m) for m in masks_array])
+        return Scene(image, labels.astype(np.int64), masks_array, boxes)
+
+    def _place(self, rng: np.random.Generator, radii: np.ndarray) -> np.ndarray:
+        """Centres keeping every shape inside the image and the shapes' circles disjoint."""
+        size = self.size
+        for _ in range(100):
+            centres = np.stack([rng.uniform(r, size - r, size=2) for r in radii])
+            if len(radii) == 1 or np.linalg.norm(centres[0] - centres[1]) >= radii.sum() + 1:
+                return centres
+        # Crowded: put the two shapes in opposite corners (always fits, as scale <= 1 / objects).
+        return np.array([[radii[0], radii[0]], [size - radii[1], size - radii[1]]])
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int | torch.Tensor]:
+        scene = self.scene(index)
+        x = to_input(scene.image)
+        if self.objects == 1:
+            return x, int(scene.labels[0])
+        return x, torch.from_numpy(scene.labels)
+
+    def batch(self, indices: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Stack scenes into ``(x (B, 3, S, S), labels (B,) or (B, objects))`` without a DataLoader."""
+        scenes = [self.scene(i) for i in indices]
+        x = torch.stack([to_input(s.image) for s in scenes])
+        labels = torch.from_numpy(np.stack([s.labels for s in scenes]))
+        return x, labels[:, 0] if self.objects == 1 else labels
+
+
+def to_input(image: np.ndarray) -> torch.Tensor:
+    """RGB uint8 (S, S, 3) -> ImageNet-normalised float tensor (3, S, S)."""
+    return normalize(torch.from_numpy(image).permute(2, 0, 1).float().div_(255))
+
+
+def show_scenes(data: ShapeScenes, count: int = 16, start: int = 0, ncols: int | None = None,
+                boxes: bool = True, size: float = 2.0):
+    """A labelled grid of scenes ``start .. start + count - 1`` (with their boxes); returns the Figure."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    count = max(1, min(count, len(data) - start))
+    ncols = min(count, ncols or int(np.ceil(np.sqrt(count))))
+    nrows = -(-count // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, index in zip(axes.flat, range(start, start + count)):
+        scene = data.scene(index)
+        ax.imshow(scene.image)
+        ax.set_title(f"{index}: " + " + ".join(scene.names), fontsize=9)
+        if boxes:
+            for x0, y0, x1, y1 in scene.boxes:
+                ax.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, color="lime", lw=1))
+    fig.tight_layout()
+    return fig
