@@ -1,0 +1,92 @@
+"""Definitions computed the plain way, as references for camkit's maps.
+
+The reference runs on a deep copy of the model in which nothing can overwrite the target layer's
+output in place: every ``inplace`` flag is switched off, and a model whose forward calls an
+in-place *function* is given an out-of-place forward (``forward=``).  ReLU backward rules are
+applied by swapping the ReLU modules for :class:`RuleReLU`, a different mechanism from camkit's
+hooks.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def out_of_place_copy(model: nn.Module) -> nn.Module:
+    clone = copy.deepcopy(model)
+    for module in clone.modules():
+        if hasattr(module, "inplace"):
+            module.inplace = False
+    return clone
+
+
+def activation_and_gradient(
+    model: nn.Module, layer: str, x: torch.Tensor, classes: torch.Tensor,
+    forward: Callable[[nn.Module, torch.Tensor], torch.Tensor] | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A = the layer's output and dy^c/dA, on an out-of-place copy of the model."""
+    clone = out_of_place_copy(model)
+    stored = []
+    handle = clone.get_submodule(layer).register_forward_hook(lambda _m, _i, out: stored.append(out))
+    try:
+        logits = forward(clone, x) if forward else clone(x)
+    finally:
+        handle.remove()
+    (gradient,) = torch.autograd.grad(logits.gather(1, classes[:, None]).sum(), stored[0])
+    return stored[0].detach(), gradient
+
+
+def grad_cam(activation: torch.Tensor, gradient: torch.Tensor) -> torch.Tensor:
+    alpha = gradient.mean(dim=(2, 3), keepdim=True)
+    return F.relu((alpha * activation).sum(dim=1))
+
+
+def layer_cam(activation: torch.Tensor, gradient: torch.Tensor) -> torch.Tensor:
+    return F.relu((F.relu(gradient) * activation).sum(dim=1))
+
+
+def min_max(maps: torch.Tensor) -> torch.Tensor:
+    low = maps.amin(dim=(1, 2), keepdim=True)
+    high = maps.amax(dim=(1, 2), keepdim=True)
+    return torch.nan_to_num((maps - low) / (high - low))
+
+
+class _Rule(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, rule):
+        ctx.save_for_backward(x)
+        ctx.rule = rule
+        return F.relu(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        keep = {"gradient": x > 0, "deconvnet": grad > 0, "guided": (x > 0) & (grad > 0)}[ctx.rule]
+        return grad * keep, None
+
+
+class RuleReLU(nn.Module):
+    def __init__(self, rule: str) -> None:
+        super().__init__()
+        self.rule = rule
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _Rule.apply(x, self.rule)
+
+
+def rule_gradient(model: nn.Module, x: torch.Tensor, classes: torch.Tensor, rule: str) -> torch.Tensor:
+    """dy^c/dx with every nn.ReLU module of a copy replaced by RuleReLU(rule)."""
+    clone = copy.deepcopy(model)
+    for parent in list(clone.modules()):
+        for name, child in parent.named_children():
+            if isinstance(child, nn.ReLU):
+                setattr(parent, name, RuleReLU(rule))
+    inputs = x.detach().requires_grad_(True)
+    logits = clone(inputs)
+    (gradient,) = torch.autograd.grad(logits.gather(1, classes[:, None]).sum(), inputs)
+    return gradient
