@@ -1,0 +1,35 @@
+# Two commands on a fresh machine (each creates or reuses the virtual environment .venv):
+#   make results   the main job: execute every reproduction into results/
+#   make test      every test: unit tests and nbval over notebooks/
+# Also: make zoo (train the offline model zoo into ~/.cache/camkit), make benchmark.
+
+VENV ?= .venv
+PYTHON := $(VENV)/bin/python
+TORCH := torch==2.14.1 torchvision==0.29.1
+STAMP := $(VENV)/.camkit-installed
+
+.PHONY: install test results zoo benchmark clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PYTHON) || python3 -m venv $(VENV)
+	$(PYTHON) -m pip install --quiet --upgrade pip
+	$(PYTHON) -m pip install --quiet $(TORCH)
+	$(PYTHON) -m pip install --quiet -e '.[tests]'
+	touch $(STAMP)
+
+zoo: $(STAMP)
+	CAMKIT_WEIGHTS=shapes $(PYTHON) data_scripts/train_zoo.py
+
+test: zoo
+	CAMKIT_WEIGHTS=shapes MPLBACKEND=Agg $(PYTHON) -m pytest --nbval --nbval-current-env -p no:cacheprovider tests notebooks
+
+results: $(STAMP)
+	$(PYTHON) benchmarks/speed.py --out results/benchmark.md
+
+benchmark: $(STAMP)
+	$(PYTHON) benchmarks/speed.py
+
+clean:
+	rm -rf results .pytest_cache
