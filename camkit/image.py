@@ -136,13 +136,18 @@ def deprocess(guided: torch.Tensor) -> torch.Tensor:
 
 
 def show_maps(images: Sequence[np.ndarray | torch.Tensor], titles: Sequence[str] | None = None, ncols: int | None = None, size: float = 3.0):
-    """Show pictures (RGB arrays, (3, H, W) tensors in [0, 1] or 2-D maps) in a grid; returns the Figure."""
+    """Show pictures (RGB arrays, (3, H, W) tensors in [0, 1] or 2-D maps) in a grid; returns the Figure.
+
+    Each panel is ``size`` inches wide, with the first picture's aspect ratio.
+    """
     import matplotlib.pyplot as plt
 
     count = len(images)
     ncols = min(count, ncols or count)
     nrows = -(-count // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows), squeeze=False)
+    first = images[0]
+    height, width = (first.shape[-2:] if isinstance(first, torch.Tensor) else first.shape[:2])
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows * height / width + 0.4 * nrows), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for i, (ax, picture) in enumerate(zip(axes.flat, images)):
