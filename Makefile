@@ -1,7 +1,7 @@
 # Two commands on a fresh machine (each creates or reuses the virtual environment .venv):
 #   make results   the main job: execute every reproduction into results/
 #   make test      every test: unit tests and nbval over notebooks/
-# Also: make zoo (train the offline model zoo into ~/.cache/camkit), make benchmark.
+# Also: make zoo (train the offline model zoo into ~/.cache/camkit), make benchmark (results/benchmark.md).
 
 VENV ?= .venv
 PYTHON := $(VENV)/bin/python
@@ -26,10 +26,10 @@ test: zoo
 	CAMKIT_WEIGHTS=shapes MPLBACKEND=Agg $(PYTHON) -m pytest --nbval --nbval-current-env -p no:cacheprovider tests notebooks
 
 results: $(STAMP)
-	$(PYTHON) benchmarks/speed.py --out results/benchmark.md
+	$(PYTHON) data_scripts/run_notebooks.py --out results
 
 benchmark: $(STAMP)
-	$(PYTHON) benchmarks/speed.py
+	$(PYTHON) benchmarks/speed.py --out results/benchmark.md
 
 clean:
 	rm -rf results .pytest_cache
