@@ -25,7 +25,7 @@ zoo: $(STAMP)
 test: zoo
 	CAMKIT_WEIGHTS=shapes MPLBACKEND=Agg $(PYTHON) -m pytest --nbval --nbval-current-env -p no:cacheprovider tests notebooks
 
-results: $(STAMP)
+results: zoo
 	$(PYTHON) data_scripts/run_notebooks.py --out results
 
 benchmark: $(STAMP)

@@ -19,7 +19,6 @@ objects, the classic test that a map moves with the class it explains.
 from __future__ import annotations
 
 import importlib.resources
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ import torch
 from PIL import Image
 
 from .image import load_image
+from .zoo import camkit_home
 
 EGYPTIAN_CAT = 285
 ESPRESSO = 967
@@ -88,8 +88,7 @@ _CAT_AND_COFFEE_DESCRIPTION = "chelsea (left half) beside coffee (right half), e
 
 def samples_dir() -> Path:
     """Where downloaded samples live: ``$CAMKIT_HOME/samples``, by default ``~/.cache/camkit/samples``."""
-    home = os.environ.get("CAMKIT_HOME") or Path.home() / ".cache" / "camkit"
-    return Path(home) / "samples"
+    return camkit_home() / "samples"
 
 
 def _available() -> dict[str, Sample]:
