@@ -12,6 +12,8 @@ the depthwise convolution.  A forward hook on such a module fires several times 
 each activation its own ``nn.ReLU6``: the layers are ``stem``, ``blocks.0`` ... ``blocks.15``,
 ``head`` (1x1 conv 320 -> 1280, BN, ReLU6: the map that feeds the global average pooling),
 ``pool`` and ``classifier`` (dropout, linear 1280 -> 1000).  Its outputs equal the package's.
+The convolutions keep the package's fixed padding, TensorFlow's "SAME" for a 224 x 224 input; it
+is also exact for any input whose sides are multiples of 32 (224 x 448, for instance).
 
 Preprocessing follows the TensorFlow evaluation of the Lite models, not the usual torchvision
 one: centre crop of 224/256 of the shorter side, bicubic resize to 224 x 224, and
