@@ -1,0 +1,99 @@
+"""The explorer as a web page: Voila serves the notebook, headless Chromium changes the method
+and the class, and the picture on the page follows.  Leaves a screenshot in results/explorer.png."""
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK = ROOT / "notebooks" / "20_explorer.ipynb"
+SCREENSHOT = ROOT / "results" / "explorer.png"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync",
+]
+SERVER_START_S = 30
+PAGE_READY_MS = 75_000
+MAP_UPDATE_MS = 30_000
+
+pytestmark = pytest.mark.skipif(
+    not os.access(CHROMIUM, os.X_OK),
+    reason=f"no Chromium at {CHROMIUM}: install Debian's package (apt-get install chromium); "
+           "Playwright cannot download its own browser here",
+)
+sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed (pip install playwright)")
+pytest.importorskip("voila", reason="Voila is not installed (pip install voila)")
+
+PICTURE = "img.camkit-picture"
+PICTURE_SHOWN = f"() => {{ const img = document.querySelector('{PICTURE}'); return img && img.src && img.complete && img.naturalWidth > 0; }}"
+PICTURE_CHANGED = (f"old => {{ const img = document.querySelector('{PICTURE}'); "
+                   "return img.src !== old && img.complete && img.naturalWidth > 0; }")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def voila_server(log_path: Path) -> Iterator[str]:
+    """Serve the explorer notebook with Voila on a free localhost port; yields its URL."""
+    port = free_port()
+    command = [sys.executable, "-m", "voila", "--no-browser", "--Voila.ip=127.0.0.1", f"--port={port}", str(NOTEBOOK)]
+    with open(log_path, "w") as log:
+        server = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + SERVER_START_S
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+            if server.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"Voila did not start:\n{log_path.read_text()}")
+            time.sleep(0.5)
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def change_and_wait(page, select: str, **option: object) -> bytes:
+    """Pick an option of a dropdown and wait for a new picture; returns the picture's pixels (PNG)."""
+    old = page.get_attribute(PICTURE, "src")
+    page.locator(f"{select} select").select_option(**option)
+    page.wait_for_function(PICTURE_CHANGED, arg=old, timeout=MAP_UPDATE_MS)
+    return page.locator(PICTURE).screenshot()
+
+
+def test_method_and_class_change_the_picture_in_the_browser(tmp_path):
+    with voila_server(tmp_path / "voila.log") as url, sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1100})
+            page.goto(url, timeout=PAGE_READY_MS)
+            page.wait_for_function(PICTURE_SHOWN, timeout=PAGE_READY_MS)
+            first = page.locator(PICTURE).screenshot()
+            assert page.locator(".camkit-message").inner_text() == ""
+
+            after_method = change_and_wait(page, ".camkit-method", label="LayerCAM")
+            after_class = change_and_wait(page, ".camkit-class", index=2)
+            assert len({first, after_method, after_class}) == 3
+            assert page.locator(".camkit-message").inner_text() == ""
+            assert "LayerCAM of" in page.locator(".camkit-caption").inner_text()
+
+            SCREENSHOT.parent.mkdir(exist_ok=True)
+            page.screenshot(path=str(SCREENSHOT))
+        finally:
+            browser.close()
