@@ -156,7 +156,7 @@ def load_zoo_model(name: str, weights: str = "auto") -> zoo.ZooModel:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         choice = zoo.resolve_weights(name, weights)
-    if choice == "shapes" and name != "efficientnet_lite0" and not zoo.shapes_weights_path(name).exists():
+    if choice == "shapes" and zoo.ARCHITECTURES[name].shapes and not zoo.shapes_weights_path(name).exists():
         raise ValueError(
             f"The ShapeScenes weights of {name!r} are not trained yet; `make zoo` builds them. "
             "The explorer does not train models itself."
