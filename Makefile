@@ -1,14 +1,15 @@
 # Two commands on a fresh machine (each creates or reuses the virtual environment .venv):
 #   make results   the main job: execute every reproduction into results/
 #   make test      every test: unit tests and nbval over notebooks/
-# Also: make zoo (train the offline model zoo into ~/.cache/camkit), make benchmark (results/benchmark.md).
+# Also: make zoo (train the offline model zoo into ~/.cache/camkit), make benchmark (results/benchmark.md),
+#       make app (the widgets explorer as a web page at http://127.0.0.1:8866/).
 
 VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 TORCH := torch==2.14.1 torchvision==0.29.1
 STAMP := $(VENV)/.camkit-installed
 
-.PHONY: install test results zoo benchmark clean
+.PHONY: install test results zoo benchmark app clean
 
 install: $(STAMP)
 
@@ -30,6 +31,9 @@ results: zoo
 
 benchmark: $(STAMP)
 	$(PYTHON) benchmarks/speed.py --out results/benchmark.md
+
+app: $(STAMP)
+	$(VENV)/bin/voila --no-browser --Voila.ip=127.0.0.1 --port=8866 notebooks/20_explorer.ipynb
 
 clean:
 	rm -rf results .pytest_cache
