@@ -36,6 +36,7 @@ from torch import nn
 
 from . import samples, zoo
 from .guided import GuidedBackprop, GuidedGradCAM
+from .hooks import module_outputs
 from .image import deprocess, load_image, overlay, to_image
 from .methods import CAM, GradCAM, LayerCAM
 from .shapes import ShapeScenes
@@ -119,18 +120,9 @@ def spatial_layers(model: nn.Module, x: torch.Tensor) -> dict[str, tuple[int, ..
     The hooks are removed before returning, even on error.
     """
     outputs: dict[nn.Module, list[object]] = {}
-
-    def remember(module: nn.Module, _inputs: tuple, output: object) -> None:
+    for module, output in module_outputs(model, x):
         outputs.setdefault(module, []).append(output)
-
     names = {module: name for name, module in reversed(list(model.named_modules())) if name}
-    handles = [module.register_forward_hook(remember) for module in names]
-    try:
-        with torch.no_grad():
-            model(x)
-    finally:
-        for handle in handles:
-            handle.remove()
     layers = {}
     for module, results in outputs.items():
         output = results[0]

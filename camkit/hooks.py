@@ -84,6 +84,22 @@ def resolve_layers(model: nn.Module, layer: LayerSpec) -> list[tuple[str, nn.Mod
     return resolved
 
 
+def module_outputs(model: nn.Module, example: torch.Tensor) -> list[tuple[nn.Module, object]]:
+    """``(module, output)`` of every module call in one no-grad forward pass, in the order they end.
+
+    The hooks are removed before returning, also when the forward pass raises.
+    """
+    outputs: list[tuple[nn.Module, object]] = []
+    handles = [m.register_forward_hook(lambda module, _inputs, output: outputs.append((module, output))) for m in model.modules()]
+    try:
+        with torch.no_grad():
+            model(example)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return outputs
+
+
 def find_default_layer(model: nn.Module, example: torch.Tensor) -> tuple[str, nn.Module]:
     """Pick the last module whose output is a 4-D feature map with more than one pixel.
 
@@ -91,19 +107,7 @@ def find_default_layer(model: nn.Module, example: torch.Tensor) -> tuple[str, nn
     the largest enclosing module that returns the very same tensor (``layer4.1.relu`` ->
     ``layer4``).  The choice is announced with a warning that names it.
     """
-    outputs: list[tuple[nn.Module, torch.Tensor]] = []
-
-    def remember(module: nn.Module, _inputs: tuple, output: object) -> None:
-        if isinstance(output, torch.Tensor):
-            outputs.append((module, output))
-
-    handles = [m.register_forward_hook(remember) for m in model.modules()]
-    try:
-        with torch.no_grad():
-            model(example)
-    finally:
-        for handle in handles:
-            handle.remove()
+    outputs = [(m, out) for m, out in module_outputs(model, example) if isinstance(out, torch.Tensor)]
     leaf_positions = [
         i
         for i, (m, out) in enumerate(outputs)
