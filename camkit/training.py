@@ -56,14 +56,23 @@ class TrainConfig:
 
 
 def default_config(name: str) -> TrainConfig:
-    """The calibrated recipe of each zoo model (see ``data_scripts/train_zoo.py``)."""
+    """The recipe of each zoo model (Adam, linear warm-up then cosine decay, batch 32, 96 px).
+
+    Calibration so far (2-core CPU shared with other jobs, so seconds are inflated 2-5x):
+    ResNet18 with lr 1e-3 over 500 steps stays near chance for ~300 steps (16 000 samples
+    seen: 36% on 200 validation scenes at step 500, the learning rate already annealed), so it
+    gets 1000 steps.  Plain VGG16-GAP (no BatchNorm, lr 1e-4) was at chance after 50 steps;
+    VGG16 and AlexNet are therefore trained with BatchNorm folded into the convolutions
+    afterwards.  The step counts of vgg16, alexnet and shufflenet are estimates not yet
+    validated against the 95% / 90% targets: read the JSON written next to the weights.
+    """
     from .zoo import SHAPES_INPUT_SIZE
 
     recipes = {
-        "resnet18": TrainConfig(steps=800, lr=1e-3),
-        "vgg16": TrainConfig(steps=250, lr=1e-3, batchnorm=True),
-        "alexnet": TrainConfig(steps=800, lr=1e-3, batchnorm=True),
-        "shufflenet_v2_x1_0": TrainConfig(steps=800, lr=3e-3),
+        "resnet18": TrainConfig(steps=1000, lr=1e-3),
+        "vgg16": TrainConfig(steps=300, lr=1e-3, batchnorm=True),
+        "alexnet": TrainConfig(steps=1000, lr=1e-3, batchnorm=True),
+        "shufflenet_v2_x1_0": TrainConfig(steps=1000, lr=2e-3),
     }
     return recipes[name].replace(size=SHAPES_INPUT_SIZE)
 
