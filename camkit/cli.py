@@ -18,7 +18,7 @@ import difflib
 import os
 import sys
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -26,7 +26,7 @@ from PIL import Image
 
 from . import samples, zoo
 from .guided import GuidedBackprop, GuidedGradCAM
-from .image import ImageLike, deprocess, load_image, overlay, to_image
+from .image import deprocess, load_image, overlay, to_image
 from .methods import CAM, GradCAM, LayerCAM
 
 METHODS = {
@@ -140,19 +140,8 @@ def class_index(target: str, categories: Sequence[str], logits: torch.Tensor) ->
     raise UsageError(f"Unknown class {target!r}: give top1, an index, or a class name of the model.{hint}")
 
 
-def model_view(preprocess: Callable[[ImageLike], torch.Tensor], image: np.ndarray) -> np.ndarray:
-    """The image as the model sees it (resized, cropped), RGB uint8, without knowing its mean/std.
-
-    Preprocessing is a geometric step followed by ``(x - mean) / std`` per channel, so a black and
-    a white image map to ``-mean/std`` and ``(1 - mean)/std``: they give back the pixels in [0, 1].
-    """
-    black = preprocess(np.zeros_like(image))
-    white = preprocess(np.full_like(image, 255))
-    return to_image((preprocess(image) - black) / (white - black))
-
-
 def explain(
-    zoo_model: zoo.ZooModel, method: str, layer: str, image: np.ndarray, x: torch.Tensor, target: int
+    zoo_model: zoo.ZooModel, method: str, layer: str, x: torch.Tensor, target: int
 ) -> np.ndarray:
     """The picture to save: an overlay for the map methods, the deprocessed gradient for guided ones."""
     try:
@@ -164,7 +153,7 @@ def explain(
         cam_map = map_method(zoo_model.model, layer)(x, target)[0]
     except (ValueError, TypeError, RuntimeError) as error:
         raise UsageError(str(error)) from None
-    return overlay(model_view(zoo_model.preprocess, image), cam_map)
+    return overlay(zoo_model.picture(x[0]), cam_map)
 
 
 def run(args: argparse.Namespace) -> None:
@@ -186,7 +175,7 @@ def run(args: argparse.Namespace) -> None:
     for rank, (p, index) in enumerate(zip(top.values.tolist(), top.indices.tolist()), start=1):
         print(f"  {rank}. {index:4d} {zoo_model.categories[index]:<30} {100 * p:5.1f}%")
 
-    picture = explain(zoo_model, args.method, layer, image, x, target)
+    picture = explain(zoo_model, args.method, layer, x, target)
     try:
         Image.fromarray(picture).save(args.out)
     except (OSError, ValueError) as error:

@@ -157,18 +157,11 @@ def load_zoo_model(name: str, weights: str = "auto") -> zoo.ZooModel:
 
 
 def model_view(zoo_model: zoo.ZooModel, image: np.ndarray) -> ModelView:
-    """Preprocess ``image`` for ``zoo_model``, picture the result and run the model once.
-
-    The zoo's preprocessing ends with a per-channel affine normalisation after resizing and
-    cropping; a black and a white image give its two constants, so the picture of the input
-    (what the map is aligned with) is the input with that normalisation undone.
-    """
+    """Preprocess ``image`` for ``zoo_model``, picture the result and run the model once."""
     x = zoo_model.preprocess(image)[None]
-    black, white = (zoo_model.preprocess(np.full((32, 32, 3), level, np.uint8))[:, 0, 0] for level in (0, 255))
-    pixels = (x[0] - black[:, None, None]) / (white - black)[:, None, None]
     with torch.no_grad():
         probabilities = zoo_model.model(x).softmax(dim=1)[0]
-    return ModelView(x, to_image(pixels), probabilities)
+    return ModelView(x, zoo_model.picture(x[0]), probabilities)
 
 
 def png(picture: np.ndarray) -> bytes:

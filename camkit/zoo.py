@@ -39,11 +39,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 import torchvision
 from torch import nn
 
-from .image import ImageLike, load_image, to_tensor
+from .image import ImageLike, load_image, to_image, to_tensor
 from .shapes import SHAPE_CLASSES
 
 SHAPES_VERSION = 2
@@ -105,6 +106,15 @@ class ZooModel:
     layers: list[str]
     input_size: int
     info: dict = field(default_factory=dict)
+
+    def picture(self, x: torch.Tensor) -> np.ndarray:
+        """An input (3, H, W) made by :attr:`preprocess`, as the RGB uint8 picture the maps align with.
+
+        Every zoo preprocessing resizes and crops, then normalises ``(pixels - mean) / std`` per
+        channel; a black and a white image give those two constants, so this undoes any of them.
+        """
+        black, white = (self.preprocess(np.full((32, 32, 3), level, np.uint8))[:, 0, 0].to(x.device) for level in (0, 255))
+        return to_image((x - black[:, None, None]) / (white - black)[:, None, None])
 
     def __repr__(self) -> str:
         return (f"ZooModel(name={self.name!r}, weights={self.weights!r}, layer={self.layer!r}, "

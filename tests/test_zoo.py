@@ -199,3 +199,14 @@ def test_trained_shapes_zoo(name):
     scores = evaluate(loaded.model, loaded.layer, fresh)
     assert scores["accuracy"] >= 0.95, scores
     assert scores["pointing"] >= 0.90, scores
+
+
+def test_picture_gives_back_the_pixels_the_model_saw():
+    from camkit import efficientnet
+
+    net = zoo.load("efficientnet_lite0", weights="imagenet")
+    image = np.random.default_rng(0).integers(0, 256, (300, 400, 3), dtype=np.uint8)
+    x = net.preprocess(image)
+    expected = (x * 128 / 255 + 127 / 255).clamp(0, 1).mul(255).round().permute(1, 2, 0).numpy()
+    assert efficientnet.MEAN == (127 / 255,) * 3 and efficientnet.STD == (128 / 255,) * 3
+    assert np.abs(net.picture(x).astype(int) - expected).max() <= 1
