@@ -6,7 +6,7 @@
 
 from .guided import Deconvnet, GuidedBackprop, GuidedGradCAM, InputGradient
 from .image import deprocess, load_image, overlay, show_maps, to_tensor
-from .methods import CAM, ActivationMap, GradCAM, LayerCAM, MapResult
+from .methods import CAM, ActivationMap, GradCAM, LayerCAM, MapResult, normalize_maps, resize_maps
 from .targets import ClassLogit, ClassProbability
 
 __version__ = "0.1.0"
@@ -25,7 +25,9 @@ __all__ = [
     "MapResult",
     "deprocess",
     "load_image",
+    "normalize_maps",
     "overlay",
+    "resize_maps",
     "show_maps",
     "to_tensor",
 ]

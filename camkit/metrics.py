@@ -1,5 +1,8 @@
 """Scores for maps against ground truth (torch only).
 
+:func:`mass_share` measures class discrimination: the share of a map's mass that lies inside the
+named object's mask (about one half for a map that does not tell two objects apart).
+
 The *pointing game* (Zhang et al., "Top-down Neural Attention by Excitation Backprop", ECCV 2016)
 asks one question per map: does its maximum fall on the object?  A hit is an argmax within
 ``tolerance_px`` pixels of the object's mask; the paper uses 15 px at 224 x 224, which
@@ -46,3 +49,17 @@ def pointing_game(maps: torch.Tensor, masks: torch.Tensor, tolerance_px: float =
     squared = (rows - points[:, 0, None, None]) ** 2 + (cols - points[:, 1, None, None]) ** 2
     inside = masks.bool() & (squared <= tolerance_px**2)
     return inside.flatten(1).any(dim=1)
+
+
+def mass_share(maps: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """Share (B,) of each non-negative map's total mass that lies inside its mask, in [0, 1].
+
+    An all-zero map has no mass to share: its share is NaN, so that it cannot pass for a good map.
+    """
+    if maps.shape != masks.shape or maps.dim() != 3:
+        raise ValueError(f"maps {tuple(maps.shape)} and masks {tuple(masks.shape)} must both be (B, H, W).")
+    if (maps < 0).any():
+        raise ValueError("mass_share needs non-negative maps (e.g. normalised CAMs); clamp or shift them first.")
+    total = maps.flatten(1).sum(dim=1)
+    inside = (maps * masks.to(maps.dtype)).flatten(1).sum(dim=1)
+    return inside / total

