@@ -7,8 +7,9 @@ At a ReLU with forward input x and incoming gradient g (Springenberg et al., ICL
 * Guided Backprop (:class:`GuidedBackprop`): g * [x > 0] * [g > 0]
 
 One mechanism serves all three: during the call every ``nn.ReLU`` / ``nn.ReLU6`` module runs out
-of place, and a forward hook replaces its output by the same values computed through
-:class:`_ReluRule`, whose backward applies the rule (ReLU6 passes the forward mask 0 < x < 6).
+of place (so its input x survives), and a forward hook passes its output through
+:class:`_ReluRule`, which keeps the values and replaces the backward by the rule (ReLU6 passes
+the forward mask 0 < x < 6).
 A functional ``F.relu`` cannot be hooked: when the rule reached no module at all, camkit raises
 instead of quietly returning the plain gradient.
 
@@ -31,23 +32,25 @@ _RULES = ("gradient", "deconvnet", "guided")
 
 
 class _ReluRule(torch.autograd.Function):
-    """Forward: clamp(x, 0, upper). Backward: the chosen rule instead of the ReLU's own."""
+    """Forward: the ReLU module's own output y. Backward: the chosen rule instead of the ReLU's."""
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, upper: float | None, rule: str) -> torch.Tensor:  # noqa: D102
+    def forward(ctx, x: torch.Tensor, y: torch.Tensor, upper: float | None, rule: str) -> torch.Tensor:  # noqa: D102
         ctx.save_for_backward(x)
         ctx.upper, ctx.rule = upper, rule
-        return x.clamp(min=0, max=upper)
+        return y  # returned as is: autograd makes it a view whose gradient comes from backward below
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:  # noqa: D102
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None, None]:  # noqa: D102
         (x,) = ctx.saved_tensors
         if ctx.rule == "deconvnet":
-            return grad.clamp(min=0), None, None
-        forward_mask = x > 0 if ctx.upper is None else (x > 0) & (x < ctx.upper)
+            return grad.clamp(min=0), None, None, None
         if ctx.rule == "guided":
             grad = grad.clamp(min=0)
-        return grad * forward_mask, None, None
+        # g * [x > 0] (ReLU) or g * [0 < x < 6] (ReLU6), each one fused pass, as the ReLUs' own backward
+        if ctx.upper is None:
+            return torch.ops.aten.threshold_backward(grad, x, 0), None, None, None
+        return torch.ops.aten.hardtanh_backward(grad, x, 0, ctx.upper), None, None, None
 
 
 @contextlib.contextmanager
@@ -60,10 +63,10 @@ def relu_rule(model: nn.Module, rule: str) -> Iterator[list[int]]:
         raise ValueError(f"Unknown ReLU rule {rule!r}; choose one of {_RULES}.")
     applied = [0]
 
-    def hook(module: nn.Module, inputs: tuple, _output: torch.Tensor) -> torch.Tensor:
+    def hook(module: nn.Module, inputs: tuple, output: torch.Tensor) -> torch.Tensor:
         applied[0] += 1
         upper = 6.0 if isinstance(module, nn.ReLU6) else None
-        return _ReluRule.apply(inputs[0], upper, rule)
+        return _ReluRule.apply(inputs[0], output, upper, rule)
 
     relus = [m for m in model.modules() if isinstance(m, (nn.ReLU, nn.ReLU6))]
     handles = []
