@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 from .image import normalize
 from .metrics import pointing_game, pointing_tolerance
-from .shapes import ShapeScenes, to_input
+from .shapes import ShapeScenes
 
 
 @dataclass(frozen=True)

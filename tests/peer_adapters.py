@@ -25,15 +25,13 @@ alone moves a normalised map by up to 3e-2.
 
 from __future__ import annotations
 
-import copy
-import types
 from collections.abc import Callable
 
 import torch
-import torch.nn.functional as F
 import torchvision
 from torch import nn
-from torchvision.models.resnet import BasicBlock
+
+from .reference import grad_cam, layer_cam
 
 INPUT_SIZE = (96, 128)  # (H, W), not square, so a swapped width and height would show
 BATCH = 3
@@ -99,14 +97,6 @@ def make_input(seed: int = 1) -> torch.Tensor:
     return torch.randn(BATCH, 3, *INPUT_SIZE, generator=torch.Generator().manual_seed(seed))
 
 
-def min_max(maps: torch.Tensor) -> torch.Tensor:
-    """Per-map min-max scaling of (B, h, w) to [0, 1], written independently of camkit."""
-    flat = maps.flatten(1)
-    low = flat.min(dim=1).values.view(-1, 1, 1)
-    high = flat.max(dim=1).values.view(-1, 1, 1)
-    return (maps - low) / (high - low)
-
-
 def output_modified_in_place(model: nn.Module, layer: str, x: torch.Tensor) -> bool:
     """Whether the forward pass changes the layer's output tensor in place after the layer ran."""
     seen: dict[str, tuple[torch.Tensor, int]] = {}
@@ -126,55 +116,9 @@ def output_modified_in_place(model: nn.Module, layer: str, x: torch.Tensor) -> b
 
 # ----------------------------------------------------------------------------- definition reference
 
-def _basic_block_out_of_place(self: BasicBlock, x: torch.Tensor) -> torch.Tensor:
-    """torchvision's BasicBlock.forward with ``out += identity`` written as ``out + identity``."""
-    identity = x if self.downsample is None else self.downsample(x)
-    out = self.relu(self.bn1(self.conv1(x)))
-    out = self.bn2(self.conv2(out))
-    return self.relu(out + identity)
-
-
-def out_of_place_copy(model: nn.Module) -> nn.Module:
-    """A deep copy in which nothing runs in place: ``inplace`` flags off, BasicBlock's ``+=`` replaced."""
-    clone = copy.deepcopy(model)
-    for module in clone.modules():
-        if hasattr(module, "inplace"):
-            module.inplace = False
-        if isinstance(module, BasicBlock):
-            module.forward = types.MethodType(_basic_block_out_of_place, module)
-    return clone
-
-
-def activation_and_gradient(
-    model: nn.Module, layer: str, x: torch.Tensor, classes: list[int]
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """A = the layer's output and dy^c/dA, on an out-of-place copy of the model."""
-    clone = out_of_place_copy(model)
-    stored: list[torch.Tensor] = []
-    handle = clone.get_submodule(layer).register_forward_hook(lambda _m, _i, out: stored.append(out))
-    try:
-        logits = clone(x)
-    finally:
-        handle.remove()
-    score = logits[torch.arange(len(classes)), classes].sum()
-    (gradient,) = torch.autograd.grad(score, stored[0])
-    return stored[0].detach(), gradient
-
-
-def grad_cam_definition(activation: torch.Tensor, gradient: torch.Tensor) -> torch.Tensor:
-    """Raw Grad-CAM: ReLU(sum_k alpha_k A^k), alpha_k = spatial mean of dy/dA^k."""
-    alpha = gradient.mean(dim=(2, 3), keepdim=True)
-    return F.relu((alpha * activation).sum(dim=1))
-
-
-def layer_cam_definition(activation: torch.Tensor, gradient: torch.Tensor) -> torch.Tensor:
-    """Raw LayerCAM: ReLU(sum_k ReLU(dy/dA^k) * A^k)."""
-    return F.relu((F.relu(gradient) * activation).sum(dim=1))
-
-
 DEFINITIONS: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
-    "gradcam": grad_cam_definition,
-    "layercam": layer_cam_definition,
+    "gradcam": grad_cam,
+    "layercam": layer_cam,
 }
 
 

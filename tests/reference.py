@@ -1,8 +1,9 @@
 """Definitions computed the plain way, as references for camkit's maps.
 
 The reference runs on a deep copy of the model in which nothing can overwrite the target layer's
-output in place: every ``inplace`` flag is switched off, and a model whose forward calls an
-in-place *function* is given an out-of-place forward (``forward=``).  ReLU backward rules are
+output in place: every ``inplace`` flag is switched off, ResNet's ``out += identity`` is written
+out of place, and a model whose forward calls another in-place *function* is given an
+out-of-place forward (``forward=``).  ReLU backward rules are
 applied by swapping the ReLU modules for :class:`RuleReLU`, a different mechanism from camkit's
 hooks.
 """
@@ -10,23 +11,36 @@ hooks.
 from __future__ import annotations
 
 import copy
+import types
 from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torchvision.models.resnet import BasicBlock
+
+
+def _basic_block_out_of_place(self: BasicBlock, x: torch.Tensor) -> torch.Tensor:
+    """torchvision's BasicBlock.forward with ``out += identity`` written as ``out + identity``."""
+    identity = x if self.downsample is None else self.downsample(x)
+    out = self.relu(self.bn1(self.conv1(x)))
+    out = self.bn2(self.conv2(out))
+    return self.relu(out + identity)
 
 
 def out_of_place_copy(model: nn.Module) -> nn.Module:
+    """A deep copy in which nothing runs in place: ``inplace`` flags off, BasicBlock's ``+=`` replaced."""
     clone = copy.deepcopy(model)
     for module in clone.modules():
         if hasattr(module, "inplace"):
             module.inplace = False
+        if isinstance(module, BasicBlock):
+            module.forward = types.MethodType(_basic_block_out_of_place, module)
     return clone
 
 
 def activation_and_gradient(
-    model: nn.Module, layer: str, x: torch.Tensor, classes: torch.Tensor,
+    model: nn.Module, layer: str, x: torch.Tensor, classes: torch.Tensor | list[int],
     forward: Callable[[nn.Module, torch.Tensor], torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """A = the layer's output and dy^c/dA, on an out-of-place copy of the model."""
@@ -37,7 +51,8 @@ def activation_and_gradient(
         logits = forward(clone, x) if forward else clone(x)
     finally:
         handle.remove()
-    (gradient,) = torch.autograd.grad(logits.gather(1, classes[:, None]).sum(), stored[0])
+    score = logits.gather(1, torch.as_tensor(classes)[:, None]).sum()
+    (gradient,) = torch.autograd.grad(score, stored[0])
     return stored[0].detach(), gradient
 
 

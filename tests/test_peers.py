@@ -38,7 +38,6 @@ from .peer_adapters import (
     CLEAN_LAYERS,
     DEFINITIONS,
     INPLACE_LAYERS,
-    activation_and_gradient,
     build_model,
     captum_grad_cam,
     captum_guided_backprop,
@@ -46,12 +45,12 @@ from .peer_adapters import (
     describe_model_changes,
     gradient_tolerance,
     make_input,
-    min_max,
     model_fingerprint,
     output_modified_in_place,
     pytorch_grad_cam_map,
     torchcam_map,
 )
+from .reference import activation_and_gradient, min_max
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore:Setting backward hooks on ReLU activations:UserWarning"),
