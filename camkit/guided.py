@@ -6,10 +6,9 @@ At a ReLU with forward input x and incoming gradient g (Springenberg et al., ICL
 * Deconvnet (:class:`Deconvnet`):            g * [g > 0]
 * Guided Backprop (:class:`GuidedBackprop`): g * [x > 0] * [g > 0]
 
-One mechanism serves all three: during the call every ``nn.ReLU`` / ``nn.ReLU6`` module runs out
-of place (so its input x survives), and a forward hook passes its output through
-:class:`_ReluRule`, which keeps the values and replaces the backward by the rule (ReLU6 passes
-the forward mask 0 < x < 6).
+One mechanism serves all three: during the call a forward hook on every ``nn.ReLU`` /
+``nn.ReLU6`` module passes its output through an autograd function that keeps the values and
+changes the backward (:func:`relu_rule`); ReLU6's forward mask is 0 < x < 6.
 A functional ``F.relu`` cannot be hooked: when the rule reached no module at all, camkit raises
 instead of quietly returning the plain gradient.
 
@@ -31,49 +30,65 @@ from .targets import Target, target_scores
 _RULES = ("gradient", "deconvnet", "guided")
 
 
-class _ReluRule(torch.autograd.Function):
-    """Forward: the ReLU module's own output y. Backward: the chosen rule instead of the ReLU's."""
+class _PositiveGradient(torch.autograd.Function):
+    """Guided rule on top of a ReLU: the values pass unchanged, negative gradients are dropped.
+
+    The ReLU's own backward, which runs next, then multiplies by its forward mask [x > 0]
+    ([0 < x < 6] for ReLU6), so the ReLU may stay in place.
+    """
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, y: torch.Tensor, upper: float | None, rule: str) -> torch.Tensor:  # noqa: D102
-        ctx.save_for_backward(x)
-        ctx.upper, ctx.rule = upper, rule
+    def forward(ctx, y: torch.Tensor) -> torch.Tensor:  # noqa: D102
         return y  # returned as is: autograd makes it a view whose gradient comes from backward below
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None, None]:  # noqa: D102
-        (x,) = ctx.saved_tensors
-        if ctx.rule == "deconvnet":
-            return grad.clamp(min=0), None, None, None
-        if ctx.rule == "guided":
-            grad = grad.clamp(min=0)
-        # g * [x > 0] (ReLU) or g * [0 < x < 6] (ReLU6), each one fused pass, as the ReLUs' own backward
-        if ctx.upper is None:
-            return torch.ops.aten.threshold_backward(grad, x, 0), None, None, None
-        return torch.ops.aten.hardtanh_backward(grad, x, 0, ctx.upper), None, None, None
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        return grad.clamp(min=0)
+
+
+class _DeconvnetReLU(torch.autograd.Function):
+    """Deconvnet rule instead of a ReLU's backward: g * [g > 0], whatever the forward input was.
+
+    Takes the ReLU's input x and output y and returns y; the gradient goes to x, past the ReLU,
+    so the ReLU must run out of place for the call.
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        return y
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:  # noqa: D102
+        return grad.clamp(min=0), None
 
 
 @contextlib.contextmanager
 def relu_rule(model: nn.Module, rule: str) -> Iterator[list[int]]:
     """Apply a ReLU backward rule to every nn.ReLU / nn.ReLU6 of ``model`` during the block.
 
-    Yields a one-element list counting how many ReLU calls the rule reached.
+    Yields a one-element list counting how many ReLU calls the rule reached.  The plain gradient
+    keeps the ReLUs' own backward; guided adds a step before it; deconvnet replaces it (and runs
+    the ReLUs out of place, their ``inplace`` flags restored afterwards).
     """
     if rule not in _RULES:
         raise ValueError(f"Unknown ReLU rule {rule!r}; choose one of {_RULES}.")
     applied = [0]
 
-    def hook(module: nn.Module, inputs: tuple, output: torch.Tensor) -> torch.Tensor:
+    def hook(_module: nn.Module, inputs: tuple, output: torch.Tensor) -> torch.Tensor | None:
         applied[0] += 1
-        upper = 6.0 if isinstance(module, nn.ReLU6) else None
-        return _ReluRule.apply(inputs[0], output, upper, rule)
+        if rule == "guided":
+            return _PositiveGradient.apply(output)
+        if rule == "deconvnet":
+            return _DeconvnetReLU.apply(inputs[0], output)
+        return None
 
     relus = [m for m in model.modules() if isinstance(m, (nn.ReLU, nn.ReLU6))]
     handles = []
     with preserved_model_state(model):
         try:
             for module in relus:
-                module.inplace = False
+                if rule == "deconvnet":
+                    module.inplace = False
                 handles.append(module.register_forward_hook(hook))
             yield applied
         finally:

@@ -73,34 +73,35 @@ def min_max(maps: torch.Tensor) -> torch.Tensor:
 
 class _Rule(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x, rule):
+    def forward(ctx, x, rule, upper):
         ctx.save_for_backward(x)
-        ctx.rule = rule
-        return F.relu(x)
+        ctx.rule, ctx.upper = rule, upper
+        return x.clamp(min=0, max=upper)
 
     @staticmethod
     def backward(ctx, grad):
         (x,) = ctx.saved_tensors
-        keep = {"gradient": x > 0, "deconvnet": grad > 0, "guided": (x > 0) & (grad > 0)}[ctx.rule]
-        return grad * keep, None
+        forward_mask = (x > 0) if ctx.upper is None else (x > 0) & (x < ctx.upper)
+        keep = {"gradient": forward_mask, "deconvnet": grad > 0, "guided": forward_mask & (grad > 0)}[ctx.rule]
+        return grad * keep, None, None
 
 
 class RuleReLU(nn.Module):
-    def __init__(self, rule: str) -> None:
+    def __init__(self, rule: str, upper: float | None = None) -> None:
         super().__init__()
-        self.rule = rule
+        self.rule, self.upper = rule, upper
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return _Rule.apply(x, self.rule)
+        return _Rule.apply(x, self.rule, self.upper)
 
 
 def rule_gradient(model: nn.Module, x: torch.Tensor, classes: torch.Tensor, rule: str) -> torch.Tensor:
-    """dy^c/dx with every nn.ReLU module of a copy replaced by RuleReLU(rule)."""
+    """dy^c/dx with every nn.ReLU / nn.ReLU6 module of a copy replaced by RuleReLU(rule)."""
     clone = copy.deepcopy(model)
     for parent in list(clone.modules()):
         for name, child in parent.named_children():
-            if isinstance(child, nn.ReLU):
-                setattr(parent, name, RuleReLU(rule))
+            if isinstance(child, (nn.ReLU, nn.ReLU6)):
+                setattr(parent, name, RuleReLU(rule, 6.0 if isinstance(child, nn.ReLU6) else None))
     inputs = x.detach().requires_grad_(True)
     logits = clone(inputs)
     (gradient,) = torch.autograd.grad(logits.gather(1, classes[:, None]).sum(), inputs)

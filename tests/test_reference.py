@@ -70,6 +70,25 @@ def test_relu_rules_equal_module_replacement(name, method, rule):
     torch.testing.assert_close(actual, expected, rtol=1e-4, atol=1e-6 * expected.abs().max().item())
 
 
+@pytest.mark.parametrize(
+    ("method", "rule"),
+    [(camkit.InputGradient, "gradient"), (camkit.Deconvnet, "deconvnet"), (camkit.GuidedBackprop, "guided")],
+)
+def test_relu6_rules_with_saturated_units(method, rule):
+    """ReLU6 (in place and not) passes gradients only where 0 < x < 6; about 10% of units saturate here."""
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU6(inplace=True), torch.nn.Conv2d(4, 4, 3), torch.nn.ReLU6(),
+        torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(4, 3),
+    ).eval()
+    with torch.no_grad():
+        net[0].weight.mul_(8)
+    x = torch.randn(2, 3, 10, 10)
+    assert (net[0](x) > 6).float().mean() > 0.05
+    classes = torch.tensor([1, 2])
+    torch.testing.assert_close(method(net)(x, classes), rule_gradient(net, x, classes, rule), rtol=1e-5, atol=1e-7)
+
+
 @pytest.mark.parametrize(("name", "layer"), [("resnet18", "layer4"), ("shufflenet_v2_x1_0", "conv5")])
 def test_grad_cam_times_z_equals_relu_cam(name, layer):
     """Grad-CAM paper, section 3.1: for GAP + linear, alpha_k^c = w_k^c / Z, so Grad-CAM * Z = ReLU(CAM)."""
