@@ -36,7 +36,7 @@ from torch import nn
 
 from . import samples, zoo
 from .guided import GuidedBackprop, GuidedGradCAM
-from .hooks import module_outputs
+from .hooks import module_names, module_outputs
 from .image import deprocess, load_image, overlay, to_image
 from .methods import CAM, GradCAM, LayerCAM
 from .shapes import ShapeScenes
@@ -122,7 +122,7 @@ def spatial_layers(model: nn.Module, x: torch.Tensor) -> dict[str, tuple[int, ..
     outputs: dict[nn.Module, list[object]] = {}
     for module, output in module_outputs(model, x):
         outputs.setdefault(module, []).append(output)
-    names = {module: name for name, module in reversed(list(model.named_modules())) if name}
+    names = module_names(model)
     layers = {}
     for module, results in outputs.items():
         output = results[0]
