@@ -15,7 +15,9 @@ Weights (the ``weights`` argument):
     Models trained by camkit from scratch on :class:`camkit.shapes.ShapeScenes` (6 shape
     classes), for ``vgg16``, ``resnet18``, ``alexnet`` and ``shufflenet_v2_x1_0``; cached under
     ``$CAMKIT_HOME`` (default ``~/.cache/camkit``) and trained on first use when missing
-    (``python data_scripts/train_zoo.py`` builds all four).  See :func:`shapes_architecture`.
+    (``python data_scripts/train_zoo.py`` builds all four).  With ``CAMKIT_NO_TRAIN=1`` a
+    missing file is an error instead (the test command sets it, so that no notebook starts a
+    training run of minutes).  See :func:`shapes_architecture`.
 ``"random"``
     The ImageNet architecture with its random initialisation (a sanity check for maps).
 ``"auto"`` (default)
@@ -380,6 +382,12 @@ def _load_shapes(name: str) -> ZooModel:
     path = shapes_weights_path(name)
     if not path.is_file():
         from .training import train_and_save
+
+        if os.environ.get("CAMKIT_NO_TRAIN", "").strip() not in ("", "0"):
+            raise FileNotFoundError(
+                f"No ShapeScenes weights for {name!r} in {path.parent}, and CAMKIT_NO_TRAIN is set, so "
+                "camkit will not train them here. Build the zoo first: `make zoo` "
+                "(or `python data_scripts/train_zoo.py`), or unset CAMKIT_NO_TRAIN.")
 
         print(f"camkit.zoo: no ShapeScenes weights for {name!r} in {path.parent}; training them now "
               "(minutes on a CPU; `python data_scripts/train_zoo.py` builds the whole zoo).", file=sys.stderr)

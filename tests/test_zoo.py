@@ -153,6 +153,15 @@ def test_camkit_weights_overrides_auto(homes, monkeypatch):
         zoo.load("resnet18")
 
 
+def test_no_train_makes_missing_shapes_weights_an_error(homes, monkeypatch):
+    import camkit.training
+
+    monkeypatch.setattr(camkit.training, "train_and_save", lambda *a, **k: pytest.fail("must not train"))
+    monkeypatch.setenv("CAMKIT_NO_TRAIN", "1")
+    with pytest.raises(FileNotFoundError, match=r"CAMKIT_NO_TRAIN is set.*make zoo"):
+        zoo.load("alexnet", weights="shapes")
+
+
 def test_random_weights_and_bad_choices(homes):
     loaded = zoo.load("alexnet", weights="random")
     assert loaded.weights == "random" and len(loaded.categories) == 1000
