@@ -49,11 +49,14 @@ from torch import nn
 from .image import ImageLike, load_image, to_image, to_tensor
 from .shapes import SHAPE_CLASSES
 
-SHAPES_VERSION = 2
+SHAPES_VERSION = 3
 """Bumped whenever the shapes data or training recipe changes: old cached weights are ignored."""
 
-SHAPES_INPUT_SIZE = 96
-"""Side of the ShapeScenes images the shapes models are trained and evaluated on."""
+SHAPES_INPUT_SIZES: dict[str, int] = {"vgg16": 64, "alexnet": 96, "resnet18": 112, "shufflenet_v2_x1_0": 112}
+"""Side of the ShapeScenes images each shapes model is trained and evaluated on (objects keep
+the same share of the image at every size).  ResNet18 and ShuffleNetV2 downsample 32x: at 112
+px their last layer is 4 x 4, where 96 px gives a 3 x 3 map too coarse to point at the object;
+VGG16 costs 6x more per pixel on a CPU, so it gets 64 px (a 4 x 4 map at ``features.29``)."""
 
 
 @dataclass(frozen=True)
@@ -371,7 +374,7 @@ def _preprocess_imagenet(image: ImageLike, transform: Callable[[torch.Tensor], t
     return transform(torch.from_numpy(load_image(image)).permute(2, 0, 1).contiguous())
 
 
-def _preprocess_shapes(image: ImageLike, size: int = SHAPES_INPUT_SIZE) -> torch.Tensor:
+def _preprocess_shapes(image: ImageLike, size: int) -> torch.Tensor:
     """Resize to ``size`` x ``size`` (no crop) and normalise with the ImageNet mean/std."""
     return to_tensor(image, size=size)
 
@@ -398,9 +401,10 @@ def _load_shapes(name: str) -> ZooModel:
     info = {"weights_file": str(path)}
     if metrics_path.is_file():
         info["metrics"] = json.loads(metrics_path.read_text())
+    size = SHAPES_INPUT_SIZES[name]
     return ZooModel(
-        name, "shapes", model, _preprocess_shapes, list(SHAPE_CLASSES),
-        ARCHITECTURES[name].layer, list(ARCHITECTURES[name].layers), SHAPES_INPUT_SIZE, info,
+        name, "shapes", model, functools.partial(_preprocess_shapes, size=size), list(SHAPE_CLASSES),
+        ARCHITECTURES[name].layer, list(ARCHITECTURES[name].layers), size, info,
     )
 
 

@@ -54,13 +54,14 @@ def test_shapes_architectures_end_in_gap_and_one_linear(name):
     for layer in info.layers:
         model.get_submodule(layer)
     assert info.layers[-1] == info.layer
-    x = torch.randn(2, 3, zoo.SHAPES_INPUT_SIZE, zoo.SHAPES_INPUT_SIZE)
+    size = zoo.SHAPES_INPUT_SIZES[name]
+    x = torch.randn(2, 3, size, size)
     assert model(x).shape == (2, len(SHAPE_CLASSES))
     assert sum(isinstance(m, torch.nn.Linear) for m in model.modules()) == 1
     maps = camkit.CAM(model, layer=info.layer)(x, target=[0, 1])  # checks GAP + one linear
-    assert maps.shape == (2, zoo.SHAPES_INPUT_SIZE, zoo.SHAPES_INPUT_SIZE)
+    assert maps.shape == (2, size, size)
     activation_side = camkit.GradCAM(model, layer=info.layer)(x, upsample=False).shape[-1]
-    assert activation_side >= 3, "the target layer keeps a spatial map at the shapes resolution"
+    assert activation_side >= 4, "the target layer keeps a spatial map at the shapes resolution"
 
 
 def test_gap_models_keep_torchvision_layer_names():
@@ -133,8 +134,8 @@ def test_auto_falls_back_to_shapes_and_says_so_once(homes):
         loaded = zoo.load("resnet18")
     assert loaded.weights == "shapes" and loaded.categories == SHAPE_CLASSES
     torch.testing.assert_close(loaded.model.state_dict()["fc.weight"], state["fc.weight"])
-    assert loaded.input_size == zoo.SHAPES_INPUT_SIZE
-    assert loaded.preprocess(np.zeros((50, 70, 3), np.uint8)).shape == (3, zoo.SHAPES_INPUT_SIZE, zoo.SHAPES_INPUT_SIZE)
+    assert loaded.input_size == zoo.SHAPES_INPUT_SIZES["resnet18"] == 112
+    assert loaded.preprocess(np.zeros((50, 70, 3), np.uint8)).shape == (3, 112, 112)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert zoo.load("resnet18").weights == "shapes"  # announced once per name

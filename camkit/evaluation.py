@@ -1,0 +1,130 @@
+"""Scoring maps against the ground truth of ShapeScenes: the tables of the reproduction notebooks.
+
+Each method is a *map function* ``(x, classes) -> (B, H, W)`` non-negative maps at x's size,
+explaining ``classes[i]`` for sample ``i``.  :func:`map_methods` gives camkit's methods in that
+form; Guided Backprop's (B, 3, H, W) signed gradients become a map with :func:`saliency`.
+
+* :func:`pointing_scores`: single-object scenes, the map of the true class; a hit when its
+  maximum lies within the paper's 15 px at 224 px (same fraction of the side) of the object
+  (Zhang et al., 2016).  Also the model's accuracy on those scenes.
+* :func:`discrimination_scores`: two-object scenes (two different classes), the map of each
+  object's class; the share of the map's mass inside that object's mask.  A class-discriminative
+  map scores near 1 (all mass on its object); a map that shows both objects whatever the class
+  scores near the object's share of the two objects' total area (near one half).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from .guided import GuidedBackprop, GuidedGradCAM
+from .image import normalize
+from .methods import CAM, GradCAM, LayerCAM
+from .metrics import mass_share, pointing_game, pointing_tolerance
+from .shapes import SceneBank, ShapeScenes, scene_bank
+
+MapFunction = Callable[[torch.Tensor, list[int]], torch.Tensor]
+
+
+def saliency(gradients: torch.Tensor) -> torch.Tensor:
+    """(B, C, H, W) signed input gradients -> (B, H, W) map: the largest |value| over channels
+    (the usual way to show Guided Backprop as one map, Simonyan et al. 2014)."""
+    return gradients.abs().amax(dim=1)
+
+
+def grad_cam_method(model: nn.Module, layer: str) -> MapFunction:
+    """Grad-CAM at ``layer`` as a map function."""
+    cam = GradCAM(model, layer)
+    return lambda x, classes: cam(x, classes)
+
+
+def map_methods(model: nn.Module, layer: str, with_cam: bool = True) -> dict[str, MapFunction]:
+    """CAM (when ``with_cam``: the model must end in global average pooling and one linear layer),
+    Grad-CAM, LayerCAM, Guided Backprop and Guided Grad-CAM at ``layer``, as map functions."""
+    methods: dict[str, MapFunction] = {}
+    if with_cam:
+        cam = CAM(model, layer)
+        methods["CAM"] = lambda x, classes: cam(x, classes)
+    methods["Grad-CAM"] = grad_cam_method(model, layer)
+    layer_cam = LayerCAM(model, layer)
+    methods["LayerCAM"] = lambda x, classes: layer_cam(x, classes)
+    guided = GuidedBackprop(model)
+    methods["Guided Backprop"] = lambda x, classes: saliency(guided(x, classes))
+    guided_grad_cam = GuidedGradCAM(model, layer)
+    methods["Guided Grad-CAM"] = lambda x, classes: saliency(guided_grad_cam(x, classes))
+    return methods
+
+
+def _device(model: nn.Module) -> torch.device:
+    parameter = next(model.parameters(), None)
+    return parameter.device if parameter is not None else torch.device("cpu")
+
+
+def pointing_scores(model: nn.Module, data: ShapeScenes | SceneBank, methods: dict[str, MapFunction],
+                    count: int | None = None, batch_size: int = 50) -> dict[str, float]:
+    """Accuracy and, per method, the pointing-game hit rate on single-object scenes.
+
+    Returns ``{"accuracy": ..., "scenes": count, <method name>: hit rate, ...}``.
+    """
+    bank = data if isinstance(data, SceneBank) else scene_bank(data)
+    count = len(data) if count is None else count
+    device = _device(model)
+    model.eval()
+    correct = 0
+    hits = dict.fromkeys(methods, 0)
+    for start in range(0, count, batch_size):
+        x, labels, masks = (t.to(device) for t in bank.batch(start, min(count, start + batch_size)))
+        with torch.no_grad():
+            correct += int((model(x).argmax(dim=1) == labels).sum())
+        tolerance = pointing_tolerance(x.shape[-1])
+        for name, method in methods.items():
+            hits[name] += int(pointing_game(method(x, labels.tolist()), masks, tolerance).sum())
+    return {"accuracy": correct / count, "scenes": count, **{name: n / count for name, n in hits.items()}}
+
+
+def discrimination_scores(model: nn.Module, data: ShapeScenes, methods: dict[str, MapFunction],
+                          count: int | None = None, batch_size: int = 25) -> dict[str, float]:
+    """Per method, the mean share of each class's map inside its own object (two-object scenes).
+
+    Both objects of every scene are explained, so each scene gives two shares; an all-zero map
+    (nothing explained) counts as share 0.  Returns
+    ``{"scenes": count, <method name>: mean share, ...}``.
+    """
+    if data.objects != 2:
+        raise ValueError(f"discrimination_scores needs two-object scenes (ShapeScenes(objects=2)), got objects={data.objects}.")
+    count = len(data) if count is None else count
+    device = _device(model)
+    model.eval()
+    shares: dict[str, list[torch.Tensor]] = {name: [] for name in methods}
+    for start in range(0, count, batch_size):
+        scenes = [data.scene(i) for i in range(start, min(count, start + batch_size))]
+        x = torch.stack([torch.from_numpy(s.image) for s in scenes]).permute(0, 3, 1, 2).float().div(255)
+        x = normalize(x).to(device)
+        for obj in (0, 1):
+            classes = [int(s.labels[obj]) for s in scenes]
+            masks = torch.from_numpy(np.stack([s.masks[obj] for s in scenes])).to(device)
+            for name, method in methods.items():
+                shares[name].append(mass_share(method(x, classes), masks).nan_to_num(0.0))
+    return {"scenes": count, **{name: float(torch.cat(values).mean()) for name, values in shares.items()}}
+
+
+
+def summary_markdown(title: str, pointing: dict[str, float], discrimination: dict[str, float],
+                     peer_difference: dict[str, float]) -> str:
+    """The Markdown table that ends each reproduction notebook (collected into results/summary.md).
+
+    ``pointing`` and ``discrimination`` are the dicts of :func:`pointing_scores` and
+    :func:`discrimination_scores`; ``peer_difference`` maps a library's name to the largest
+    absolute difference between its maps and camkit's on this model.
+    """
+    rows = [f"| test accuracy ({pointing['scenes']} single-object scenes) | {pointing['accuracy']:.1%} |"]
+    rows += [f"| pointing game, {name} | {value:.1%} |" for name, value in pointing.items()
+             if name not in ("accuracy", "scenes")]
+    rows += [f"| share of the map on the named object ({discrimination['scenes']} two-object scenes), {name} "
+             f"| {value:.2f} |" for name, value in discrimination.items() if name != "scenes"]
+    rows += [f"| largest difference to {library} | {value:.1e} |" for library, value in peer_difference.items()]
+    return "\n".join([f"### {title}", "", "| measure | value |", "|---|---|", *rows]) + "\n"
