@@ -220,8 +220,12 @@ def test_a_shapes_model_explains_a_scene(monkeypatch):
     explorer.image_picker.value = next(label for label in explorer.image_picker.options if label.startswith("scene 1-"))
     assert "shapes" in explorer.weights_label.value and explorer.message.value == ""
     assert {label.split(" (")[0] for label, _ in explorer.class_picker.options} <= set(zoo.SHAPE_CLASSES)
+    before, top1 = snapshot(explorer.zoo_model.model), shown(explorer)
+    explorer.class_picker.value = explorer.class_picker.options[1][1]
+    assert explorer.message.value == "" and shown(explorer) != top1
     explorer.method_picker.value = "CAM"
-    assert explorer.message.value == ""
+    assert explorer.message.value == "" and shown(explorer).startswith(b"\x89PNG")
+    assert_unchanged(explorer.zoo_model.model, before)
 
 
 def test_lru_cache_keeps_the_most_recent():
