@@ -8,9 +8,10 @@ form; Guided Backprop's (B, 3, H, W) signed gradients become a map with :func:`s
   maximum lies within the paper's 15 px at 224 px (same fraction of the side) of the object
   (Zhang et al., 2016).  Also the model's accuracy on those scenes.
 * :func:`discrimination_scores`: two-object scenes (two different classes), the map of each
-  object's class; the share of the map's mass inside that object's mask.  A class-discriminative
-  map scores near 1 (all mass on its object); a map that shows both objects whatever the class
-  scores near the object's share of the two objects' total area (near one half).
+  object's class; of the map's mass that lies on the two objects, the share on the named one.
+  A class-discriminative map scores near 1; a map that shows both objects whatever the class
+  scores near one half (the named object's share of the two objects' area).  Mass on the
+  background does not count: an upsampled 4 x 4 map spills onto it whatever the method.
 """
 
 from __future__ import annotations
@@ -88,11 +89,12 @@ def pointing_scores(model: nn.Module, data: ShapeScenes | SceneBank, methods: di
 
 def discrimination_scores(model: nn.Module, data: ShapeScenes, methods: dict[str, MapFunction],
                           count: int | None = None, batch_size: int = 25) -> dict[str, float]:
-    """Per method, the mean share of each class's map inside its own object (two-object scenes).
+    """Per method, the mean share of each class's map on its own object, of the map's mass on the
+    two objects (two-object scenes): ``mass(named) / (mass(named) + mass(other))``.
 
-    Both objects of every scene are explained, so each scene gives two shares; an all-zero map
-    (nothing explained) counts as share 0.  Returns
-    ``{"scenes": count, <method name>: mean share, ...}``.
+    Both objects of every scene are explained, so each scene gives two shares; a map with no
+    mass on either object tells them apart no better than chance and counts as one half.
+    Returns ``{"scenes": count, <method name>: mean share, ...}``.
     """
     if data.objects != 2:
         raise ValueError(f"discrimination_scores needs two-object scenes (ShapeScenes(objects=2)), got objects={data.objects}.")
@@ -104,13 +106,14 @@ def discrimination_scores(model: nn.Module, data: ShapeScenes, methods: dict[str
         scenes = [data.scene(i) for i in range(start, min(count, start + batch_size))]
         x = torch.stack([torch.from_numpy(s.image) for s in scenes]).permute(0, 3, 1, 2).float().div(255)
         x = normalize(x).to(device)
+        masks = torch.from_numpy(np.stack([s.masks for s in scenes])).to(device)  # (B, 2, H, W)
+        on_objects = masks.any(dim=1)
         for obj in (0, 1):
             classes = [int(s.labels[obj]) for s in scenes]
-            masks = torch.from_numpy(np.stack([s.masks[obj] for s in scenes])).to(device)
             for name, method in methods.items():
-                shares[name].append(mass_share(method(x, classes), masks).nan_to_num(0.0))
+                share = mass_share(method(x, classes) * on_objects, masks[:, obj])
+                shares[name].append(share.nan_to_num(0.5))
     return {"scenes": count, **{name: float(torch.cat(values).mean()) for name, values in shares.items()}}
-
 
 
 def summary_markdown(title: str, pointing: dict[str, float], discrimination: dict[str, float],
@@ -124,7 +127,8 @@ def summary_markdown(title: str, pointing: dict[str, float], discrimination: dic
     rows = [f"| test accuracy ({pointing['scenes']} single-object scenes) | {pointing['accuracy']:.1%} |"]
     rows += [f"| pointing game, {name} | {value:.1%} |" for name, value in pointing.items()
              if name not in ("accuracy", "scenes")]
-    rows += [f"| share of the map on the named object ({discrimination['scenes']} two-object scenes), {name} "
+    rows += [f"| share on the named object of the map's mass on both objects ({discrimination['scenes']} "
+             f"two-object scenes), {name} "
              f"| {value:.2f} |" for name, value in discrimination.items() if name != "scenes"]
     rows += [f"| largest difference to {library} | {value:.1e} |" for library, value in peer_difference.items()]
     return "\n".join([f"### {title}", "", "| measure | value |", "|---|---|", *rows]) + "\n"

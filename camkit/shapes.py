@@ -279,6 +279,8 @@ class ShapeScenes(Dataset):
             colour = _contrasting_colour(rng, image[mask].mean(axis=0), self.contrast)
             weight = (alpha.astype(np.float32) / 255)[:, :, None]
             image = image * (1 - weight) + colour * weight
+            for earlier in masks:  # a pixel painted over belongs to the shape on top
+                earlier &= ~mask
             masks.append(mask)
         if self.noise > 0:
             image += rng.standard_normal(image.shape, dtype=np.float32) * self.noise

@@ -36,24 +36,26 @@ def test_pointing_scores_match_a_scene_by_scene_count(model):
     assert scores["Grad-CAM"] == pytest.approx(expected.float().mean().item())
 
 
-def test_a_map_that_ignores_the_class_shares_by_area(model):
+def test_a_map_that_ignores_the_class_scores_one_half(model):
     data = ShapeScenes("test", size=64, length=3, objects=2, seed=1)
     flat = {"flat": lambda x, classes: torch.ones(len(x), *x.shape[-2:])}
-    scores = discrimination_scores(model, data, flat, batch_size=2)
-    areas = [data.scene(i).masks.sum(axis=(1, 2)) for i in range(3)]
-    expected = np.mean([a / 64**2 for scene_areas in areas for a in scene_areas])
-    assert scores == {"scenes": 3, "flat": pytest.approx(expected)}
+    # Each object gets its share of the two objects' area; the two shares of a scene add up to 1
+    # (the masks are disjoint).
+    assert discrimination_scores(model, data, flat, batch_size=2) == {"scenes": 3, "flat": pytest.approx(0.5)}
 
 
-def test_a_map_on_the_named_object_shares_everything_and_an_empty_map_nothing(model):
+def test_a_map_on_the_named_object_shares_everything_and_an_empty_map_half(model):
     data = ShapeScenes("test", size=64, length=2, objects=2, seed=1)
     scenes = [data.scene(i) for i in range(2)]
 
     def oracle(x, classes):  # the mask of the object of the asked class
         return torch.stack([torch.from_numpy(s.masks[list(s.labels).index(c)]).float() for s, c in zip(scenes, classes)])
 
-    methods = {"oracle": oracle, "empty": lambda x, classes: torch.zeros(len(x), 64, 64)}
-    assert discrimination_scores(model, data, methods) == {"scenes": 2, "oracle": 1.0, "empty": 0.0}
+    def background(x, classes):  # mass everywhere but on the objects
+        return torch.stack([torch.from_numpy(~s.masks.any(axis=0)).float() for s in scenes])
+
+    methods = {"oracle": oracle, "empty": lambda x, classes: torch.zeros(len(x), 64, 64), "background": background}
+    assert discrimination_scores(model, data, methods) == {"scenes": 2, "oracle": 1.0, "empty": 0.5, "background": 0.5}
 
 
 def test_discrimination_needs_two_objects(model):
@@ -69,7 +71,7 @@ def test_summary_markdown_lists_every_score():
         "### vgg16 (shapes)", "", "| measure | value |", "|---|---|",
         "| test accuracy (200 single-object scenes) | 97.5% |",
         "| pointing game, Grad-CAM | 90.0% |",
-        "| share of the map on the named object (100 two-object scenes), Grad-CAM | 0.81 |",
-        "| share of the map on the named object (100 two-object scenes), Guided Backprop | 0.50 |",
+        "| share on the named object of the map's mass on both objects (100 two-object scenes), Grad-CAM | 0.81 |",
+        "| share on the named object of the map's mass on both objects (100 two-object scenes), Guided Backprop | 0.50 |",
         "| largest difference to captum | 3.0e-07 |",
     ]

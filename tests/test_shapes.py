@@ -92,8 +92,8 @@ def test_mask_is_where_the_shape_was_painted():
 
 def test_two_object_scenes_have_two_classes_and_disjoint_masks():
     data = ShapeScenes("val", size=96, length=50, objects=2)
-    for i in range(50):
-        scene = data.scene(i)
+    touching = ShapeScenes("test", size=64, length=1, objects=2, seed=1).scene(0)  # edges 1 px apart
+    for scene in [data.scene(i) for i in range(50)] + [touching]:
         assert scene.labels.shape == (2,) and scene.labels[0] != scene.labels[1]
         assert not (scene.masks[0] & scene.masks[1]).any()
         assert len(scene.names) == 2
