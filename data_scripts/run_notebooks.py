@@ -28,7 +28,8 @@ SUMMARY_TAG = "summary"
 def execute(path: Path, out_dir: Path, timeout: int) -> nbformat.NotebookNode:
     """Run one notebook in its own folder (so relative paths work) and save it and its HTML."""
     notebook = nbformat.read(path, as_version=4)
-    NotebookClient(notebook, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
+    NotebookClient(notebook, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}},
+                   extra_arguments=["--IPKernelApp.log_level=ERROR"]).execute()  # no kernel chatter in the progress
     nbformat.write(notebook, out_dir / path.name)
     html, _ = HTMLExporter().from_notebook_node(notebook)
     (out_dir / path.with_suffix(".html").name).write_text(html, encoding="utf-8")
