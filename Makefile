@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml
 zoo: $(STAMP)
 	CAMKIT_WEIGHTS=shapes $(PYTHON) data_scripts/train_zoo.py
 
-# The tests and notebooks need the trained zoo: `zoo` builds what the cache lacks (about 20 minutes
+# The tests and notebooks need the trained zoo: `zoo` builds what the cache lacks (about 10 minutes
 # on 2 cores, once), and CAMKIT_NO_TRAIN=1 makes any weights still missing an error, not a training run.
 test: zoo
 	CAMKIT_WEIGHTS=shapes CAMKIT_NO_TRAIN=1 MPLBACKEND=Agg $(PYTHON) -m pytest --nbval --nbval-current-env -p no:cacheprovider tests notebooks
