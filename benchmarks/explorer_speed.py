@@ -38,8 +38,7 @@ def main(argv: list[str] | None = None) -> int:
         warnings.simplefilter("ignore", UserWarning)
         explorer = Explorer(model=args.model, weights=args.weights, scenes=args.repeat)
     images = [label for label in explorer.image_picker.options if label != explorer.image_picker.value][: args.repeat]
-    layers = [value for _, value in explorer.layer_picker.options] if explorer.layer_picker.options else []
-    layers = [label for label in layers if label != explorer.layer_picker.value][-1:]
+    layers = [name for _, name in explorer.layer_picker.options if name != explorer.layer_picker.value][-1:]
     times: dict[str, list[float]] = {"new image": [], "new class": [], "new method": [], "new layer": [], "opacity": []}
     for label in images:
         explorer.method_picker.value = "Grad-CAM"

@@ -1,8 +1,8 @@
 """Scoring maps against the ground truth of ShapeScenes: the tables of the reproduction notebooks.
 
 Each method is a *map function* ``(x, classes) -> (B, H, W)`` non-negative maps at x's size,
-explaining ``classes[i]`` for sample ``i``.  :func:`map_methods` gives camkit's methods in that
-form; Guided Backprop's (B, 3, H, W) signed gradients become a map with :func:`saliency`.
+explaining ``classes[i]`` for sample ``i``: camkit's CAM, GradCAM and LayerCAM objects are map
+functions as they are.  :func:`map_methods` gives camkit's methods in that form; Guided Backprop's (B, 3, H, W) signed gradients become a map with :func:`saliency`.
 
 * :func:`pointing_scores`: single-object scenes, the map of the true class; a hit when its
   maximum lies within the paper's 15 px at 224 px (same fraction of the side) of the object
@@ -23,10 +23,9 @@ import torch
 from torch import nn
 
 from .guided import GuidedBackprop, GuidedGradCAM
-from .image import normalize
 from .methods import CAM, GradCAM, LayerCAM
 from .metrics import mass_share, pointing_game, pointing_tolerance
-from .shapes import SceneBank, ShapeScenes, scene_bank
+from .shapes import SceneBank, ShapeScenes, scene_bank, to_input
 
 MapFunction = Callable[[torch.Tensor, list[int]], torch.Tensor]
 
@@ -37,25 +36,14 @@ def saliency(gradients: torch.Tensor) -> torch.Tensor:
     return gradients.abs().amax(dim=1)
 
 
-def grad_cam_method(model: nn.Module, layer: str) -> MapFunction:
-    """Grad-CAM at ``layer`` as a map function."""
-    cam = GradCAM(model, layer)
-    return lambda x, classes: cam(x, classes)
-
-
 def map_methods(model: nn.Module, layer: str, with_cam: bool = True) -> dict[str, MapFunction]:
     """CAM (when ``with_cam``: the model must end in global average pooling and one linear layer),
     Grad-CAM, LayerCAM, Guided Backprop and Guided Grad-CAM at ``layer``, as map functions."""
-    methods: dict[str, MapFunction] = {}
-    if with_cam:
-        cam = CAM(model, layer)
-        methods["CAM"] = lambda x, classes: cam(x, classes)
-    methods["Grad-CAM"] = grad_cam_method(model, layer)
-    layer_cam = LayerCAM(model, layer)
-    methods["LayerCAM"] = lambda x, classes: layer_cam(x, classes)
-    guided = GuidedBackprop(model)
+    methods: dict[str, MapFunction] = {"CAM": CAM(model, layer)} if with_cam else {}
+    methods["Grad-CAM"] = GradCAM(model, layer)
+    methods["LayerCAM"] = LayerCAM(model, layer)
+    guided, guided_grad_cam = GuidedBackprop(model), GuidedGradCAM(model, layer)
     methods["Guided Backprop"] = lambda x, classes: saliency(guided(x, classes))
-    guided_grad_cam = GuidedGradCAM(model, layer)
     methods["Guided Grad-CAM"] = lambda x, classes: saliency(guided_grad_cam(x, classes))
     return methods
 
@@ -104,8 +92,7 @@ def discrimination_scores(model: nn.Module, data: ShapeScenes, methods: dict[str
     shares: dict[str, list[torch.Tensor]] = {name: [] for name in methods}
     for start in range(0, count, batch_size):
         scenes = [data.scene(i) for i in range(start, min(count, start + batch_size))]
-        x = torch.stack([torch.from_numpy(s.image) for s in scenes]).permute(0, 3, 1, 2).float().div(255)
-        x = normalize(x).to(device)
+        x = torch.stack([to_input(s.image) for s in scenes]).to(device)
         masks = torch.from_numpy(np.stack([s.masks for s in scenes])).to(device)  # (B, 2, H, W)
         on_objects = masks.any(dim=1)
         for obj in (0, 1):

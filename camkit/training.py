@@ -93,9 +93,10 @@ def evaluate(model: nn.Module, layer: str, data: ShapeScenes | SceneBank, count:
     The map explains the true class; a hit is an argmax within :func:`pointing_tolerance` of
     the object's mask.  Returns ``{"accuracy", "pointing", "scenes"}``.
     """
-    from .evaluation import grad_cam_method, pointing_scores
+    from .evaluation import pointing_scores
+    from .methods import GradCAM
 
-    scores = pointing_scores(model, data, {"pointing": grad_cam_method(model, layer)}, count, batch_size)
+    scores = pointing_scores(model, data, {"pointing": GradCAM(model, layer)}, count, batch_size)
     return {"accuracy": scores["accuracy"], "pointing": scores["pointing"], "scenes": scores["scenes"]}
 
 
