@@ -2,14 +2,15 @@
 #   make results   the main job: execute every reproduction into results/
 #   make test      every test: unit tests and nbval over notebooks/
 # Also: make zoo (train the offline model zoo into ~/.cache/camkit), make benchmark (results/benchmark.md),
-#       make app (the widgets explorer as a web page at http://127.0.0.1:8866/).
+#       make app (the widgets explorer as a web page at http://127.0.0.1:8866/),
+#       make seeds (every notebook claim against zoos trained with seeds 0-3: docs/seeds.md, about an hour).
 
 VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 TORCH := torch==2.14.1 torchvision==0.29.1
 STAMP := $(VENV)/.camkit-installed
 
-.PHONY: install test results zoo benchmark app clean
+.PHONY: install test results zoo seeds benchmark app clean
 
 install: $(STAMP)
 
@@ -27,8 +28,12 @@ zoo: $(STAMP)
 test: zoo
 	CAMKIT_WEIGHTS=shapes CAMKIT_NO_TRAIN=1 MPLBACKEND=Agg $(PYTHON) -m pytest --nbval --nbval-current-env -p no:cacheprovider tests notebooks
 
+# Builds the zoo first (with progress), then runs every notebook; a failed one is reported and saved.
 results: $(STAMP)
 	$(PYTHON) data_scripts/run_notebooks.py --out results
+
+seeds: $(STAMP)
+	MPLBACKEND=Agg $(PYTHON) data_scripts/check_seeds.py --seeds 0 1 2 3 --table docs/seeds.md
 
 benchmark: $(STAMP)
 	$(PYTHON) benchmarks/speed.py --out results/benchmark.md

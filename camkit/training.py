@@ -101,6 +101,29 @@ def evaluate(model: nn.Module, layer: str, data: ShapeScenes | SceneBank, count:
 
 
 # --------------------------------------------------------------------------------- training
+class _LineStream:
+    """A file for tqdm outside a terminal (a log, CI): each refresh becomes a line of its own
+    instead of a carriage-return overwrite that a log shows as one endless line."""
+
+    def __init__(self, stream) -> None:
+        self.stream = stream
+
+    def write(self, text: str) -> None:
+        text = text.replace("\r", "").strip()
+        if text:
+            self.stream.write(text + "\n")
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
+def progress_bar(iterable, desc: str, enabled: bool = True) -> tqdm:
+    """tqdm on standard error: a live bar in a terminal, elsewhere a plain line every 30 s."""
+    if sys.stderr.isatty():
+        return tqdm(iterable, desc=desc, file=sys.stderr, disable=not enabled, mininterval=2)
+    return tqdm(iterable, desc=desc, file=_LineStream(sys.stderr), disable=not enabled, mininterval=30, ncols=90)
+
+
 def _learning_rate(config: TrainConfig, step: int) -> float:
     warm = max(1, int(config.warmup * config.steps))
     if step < warm:
@@ -145,7 +168,7 @@ def train(name: str, config: TrainConfig | None = None, progress: bool = True,
     optimizer = _optimizer(config, model)
     curve = []
     seconds = 0.0
-    bar = tqdm(range(config.steps), desc=f"{name}", file=sys.stderr, disable=not progress, mininterval=2)
+    bar = progress_bar(range(config.steps), f"{name} (seed {config.seed})", enabled=progress)
     for step in bar:
         start = step * config.batch_size
         x, labels, _ = bank.batch(start, start + config.batch_size)  # generation is not timed

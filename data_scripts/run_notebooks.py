@@ -1,39 +1,79 @@
-"""The main job: execute every notebook headless into results/ and gather their summaries.
+"""The main job: build what the notebooks need, execute every notebook into results/ and gather
+their summaries.
 
     python data_scripts/run_notebooks.py [--out results] [NOTEBOOK ...]
 
-Each notebook in ``notebooks/`` (or the ones named) is executed top to bottom in a fresh kernel
-with the zoo's ``weights="auto"`` (ImageNet weights where present, camkit's offline ShapeScenes
-weights otherwise), and written to ``results/`` as an executed ``.ipynb`` and as HTML.  Cells
-tagged ``summary`` hold a notebook's table of measured numbers; their markdown outputs are
-collected into ``results/summary.md``.
+First the offline ShapeScenes zoo is trained where the cache (``$CAMKIT_HOME``) lacks it, with a
+progress bar and an estimate (``data_scripts/train_zoo.py``); the notebooks then run with
+``CAMKIT_NO_TRAIN=1``, so no kernel ever trains in silence.  Each notebook in ``notebooks/`` (or
+the ones named) is executed top to bottom in a fresh kernel with the zoo's ``weights="auto"``
+(ImageNet weights where present, camkit's ShapeScenes weights otherwise) and written to
+``results/`` as an executed ``.ipynb`` and as HTML, also when a cell fails: then the failing
+cell, its line and the error are printed, the other notebooks still run, and the job exits 1 at
+the end.  Cells tagged ``summary`` hold a notebook's table of measured numbers; their markdown
+outputs are collected into ``results/summary.md``.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import re
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
 from nbconvert import HTMLExporter
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 SUMMARY_TAG = "summary"
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
-def execute(path: Path, out_dir: Path, timeout: int) -> nbformat.NotebookNode:
-    """Run one notebook in its own folder (so relative paths work) and save it and its HTML."""
+def execute(path: Path, out_dir: Path, timeout: int) -> tuple[nbformat.NotebookNode, str | None]:
+    """Run one notebook in its own folder (so relative paths work) and save it and its HTML.
+
+    Returns the executed notebook and, when a cell failed, a report of the failure (the notebook
+    is saved as far as it ran, the failing cell's error included).
+    """
     notebook = nbformat.read(path, as_version=4)
-    NotebookClient(notebook, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}},
-                   extra_arguments=["--IPKernelApp.log_level=ERROR"]).execute()  # no kernel chatter in the progress
+    client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
+                            resources={"metadata": {"path": str(path.parent)}},
+                            extra_arguments=["--IPKernelApp.log_level=ERROR"])  # no kernel chatter in the progress
+    failure = None
+    try:
+        client.execute()
+    except CellExecutionError as error:
+        failure = describe_failure(notebook, error)
     nbformat.write(notebook, out_dir / path.name)
     html, _ = HTMLExporter().from_notebook_node(notebook)
     (out_dir / path.with_suffix(".html").name).write_text(html, encoding="utf-8")
-    return notebook
+    return notebook, failure
+
+
+def describe_failure(notebook: nbformat.NotebookNode, error: CellExecutionError) -> str:
+    """``cell N, line L: <source line>`` and ``ErrorName: message`` of the cell that failed."""
+    for index, cell in enumerate(notebook.cells):
+        errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+        if cell.cell_type != "code" or not errors:
+            continue
+        output = errors[-1]
+        line_number, line = None, ""
+        for frame in output.get("traceback", []):  # IPython marks the failing line with an arrow
+            for text in _ANSI.sub("", frame).splitlines():
+                match = re.match(r"\s*-+>\s*(\d+)\s(.*)", text)
+                if match and "Cell In[" in _ANSI.sub("", frame):
+                    line_number, line = int(match.group(1)), match.group(2).strip()
+            if line_number is not None:
+                break
+        where = f"cell {index}" + (f", line {line_number}: {line}" if line_number is not None else "")
+        return f"{where}\n    {output.get('ename')}: {output.get('evalue')}"
+    return f"{error.ename}: {error.evalue}"
 
 
 def summary_sections(notebook: nbformat.NotebookNode) -> list[str]:
@@ -49,31 +89,62 @@ def summary_sections(notebook: nbformat.NotebookNode) -> list[str]:
     return sections
 
 
+def build_zoo() -> int:
+    """Train the ShapeScenes models the cache lacks (unless ImageNet weights are pinned)."""
+    if os.environ.get("CAMKIT_WEIGHTS", "").strip() == "imagenet":
+        return 0
+    print("Step 1: the offline model zoo", flush=True)
+    return subprocess.run([sys.executable, str(ROOT / "data_scripts" / "train_zoo.py")]).returncode
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("notebooks", nargs="*", type=Path, help="notebooks to run (default: all in notebooks/)")
     parser.add_argument("--out", type=Path, default=ROOT / "results", help="where to write (default: results/)")
     parser.add_argument("--timeout", type=int, default=1800, help="seconds allowed per cell")
+    parser.add_argument("--no-zoo", action="store_true", help="do not build the zoo first")
     args = parser.parse_args(argv)
     paths = [p.resolve() for p in args.notebooks] or sorted(NOTEBOOKS.glob("*.ipynb"))
-    args.out.mkdir(parents=True, exist_ok=True)
+    if not args.no_zoo and build_zoo() != 0:
+        print("The zoo could not be built: see the error above.", file=sys.stderr)
+        return 1
+    no_train = os.environ.get("CAMKIT_NO_TRAIN")
+    os.environ["CAMKIT_NO_TRAIN"] = "1"  # the kernels inherit it: a missing model is an error, not a silent training run
+    try:
+        return run_all(paths, args.out, args.timeout)
+    finally:
+        if no_train is None:
+            del os.environ["CAMKIT_NO_TRAIN"]
+        else:
+            os.environ["CAMKIT_NO_TRAIN"] = no_train
+
+
+def run_all(paths: list[Path], out: Path, timeout: int) -> int:
+    """Execute ``paths`` into ``out`` one by one, with their times; 1 when any failed."""
+    out.mkdir(parents=True, exist_ok=True)
     summary = ["# camkit results", ""]
     started = time.perf_counter()
     failures = []
+    print(f"Step 2: {len(paths)} notebooks into {out}", flush=True)
     for number, path in enumerate(paths, 1):
         print(f"[{number}/{len(paths)}] {path.name} ...", end=" ", flush=True)
         tick = time.perf_counter()
         try:
-            notebook = execute(path, args.out, args.timeout)
-        except Exception as error:  # noqa: BLE001 - report every notebook, then fail at the end
-            print(f"FAILED after {time.perf_counter() - tick:.0f} s: {type(error).__name__}")
+            notebook, failure = execute(path, out, timeout)
+        except Exception as error:  # noqa: BLE001 - the kernel died or the file is broken: report, go on
+            notebook, failure = None, f"{type(error).__name__}: {error}"
+        seconds = time.perf_counter() - tick
+        if failure:
+            print(f"FAILED after {seconds:.0f} s at {failure}", flush=True)
             failures.append(path.name)
+            if notebook is not None:
+                print(f"    the notebook as far as it ran: {out / path.name} (and .html)", flush=True)
             continue
-        print(f"{time.perf_counter() - tick:.0f} s")
+        print(f"{seconds:.0f} s", flush=True)
         for section in summary_sections(notebook):
             summary += [f"## {path.stem}", "", section.strip(), ""]
-    (args.out / "summary.md").write_text("\n".join(summary) + "\n", encoding="utf-8")
-    print(f"Done in {time.perf_counter() - started:.0f} s. Open {args.out / 'summary.md'} and the HTML pages in {args.out}/.")
+    (out / "summary.md").write_text("\n".join(summary) + "\n", encoding="utf-8")
+    print(f"Done in {time.perf_counter() - started:.0f} s. Open {out / 'summary.md'} and the HTML pages in {out}/.")
     if failures:
         print(f"Notebooks that failed: {', '.join(failures)}", file=sys.stderr)
         return 1

@@ -29,7 +29,7 @@ def test_executes_writes_html_and_gathers_summaries(tmp_path, capsys):
     )
     write_notebook(source, [nbformat.v4.new_code_cell("x = 1"), table])
     out = tmp_path / "results"
-    assert load_script().main([str(source), "--out", str(out)]) == 0
+    assert load_script().main([str(source), "--out", str(out), "--no-zoo"]) == 0
     executed = nbformat.read(out / "demo.ipynb", as_version=4)
     assert executed.cells[0].execution_count == 1
     assert (out / "demo.html").read_text().startswith("<!DOCTYPE html>")
@@ -38,7 +38,18 @@ def test_executes_writes_html_and_gathers_summaries(tmp_path, capsys):
     assert "[1/1] demo.ipynb" in capsys.readouterr().out
 
 
-def test_a_failing_notebook_fails_the_job(tmp_path):
-    source = tmp_path / "broken.ipynb"
-    write_notebook(source, [nbformat.v4.new_code_cell("raise ValueError('no')")])
-    assert load_script().main([str(source), "--out", str(tmp_path / "results")]) == 1
+def test_a_failing_notebook_is_reported_saved_and_fails_the_job_at_the_end(tmp_path, capsys):
+    broken, fine = tmp_path / "a_broken.ipynb", tmp_path / "b_fine.ipynb"
+    write_notebook(broken, [nbformat.v4.new_markdown_cell("# title"), nbformat.v4.new_code_cell("x = 1"),
+                            nbformat.v4.new_code_cell("y = 2\nassert x > 3, 'x is too small'\nz = 3")])
+    write_notebook(fine, [nbformat.v4.new_code_cell("print('ran')")])
+    out = tmp_path / "results"
+    assert load_script().main([str(broken), str(fine), "--out", str(out), "--no-zoo"]) == 1
+    printed = capsys.readouterr()
+    assert "cell 2, line 2: assert x > 3, 'x is too small'" in printed.out
+    assert "AssertionError: x is too small" in printed.out
+    assert "Notebooks that failed: a_broken.ipynb" in printed.err
+    partial = nbformat.read(out / "a_broken.ipynb", as_version=4)  # saved as far as it ran
+    assert partial.cells[1].execution_count == 1 and partial.cells[2].outputs[-1].output_type == "error"
+    assert (out / "a_broken.html").is_file()
+    assert nbformat.read(out / "b_fine.ipynb", as_version=4).cells[0].outputs[0].text == "ran\n"  # the job went on
