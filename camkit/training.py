@@ -182,7 +182,7 @@ def train(name: str, config: TrainConfig | None = None, progress: bool = True,
         optimizer.step()
         seconds += time.perf_counter() - began
         if step % 20 == 0:
-            bar.set_postfix(loss=f"{loss.item():.3f}")
+            bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
         if eval_every and (step + 1) % eval_every == 0:
             scores = evaluate(deployable(), layer, val_bank)
             curve.append({"step": step + 1, "seconds": round(seconds, 1), "loss": round(loss.item(), 4), **scores})

@@ -63,7 +63,7 @@ class _RecordAsserts(ast.NodeTransformer):
 
     def visit_Assert(self, node: ast.Assert) -> ast.stmt:  # noqa: N802 - ast's naming
         comparisons = []
-        for sub in ast.walk(node.test):
+        for sub in _outside_scopes(node.test):
             if isinstance(sub, ast.Compare) and all(type(op) in OPS for op in sub.ops):
                 operands = [ast.Lambda(args=_no_args(), body=e) for e in [sub.left, *sub.comparators]]
                 comparisons.append(ast.Tuple([ast.Constant(ast.unparse(sub)),
@@ -73,6 +73,15 @@ class _RecordAsserts(ast.NodeTransformer):
                         [ast.Constant(f"{self.prefix}:{node.lineno}"), ast.Constant(ast.unparse(node.test)),
                          ast.Lambda(args=_no_args(), body=node.test), ast.List(comparisons, ast.Load())], [])
         return ast.copy_location(ast.Expr(call), node)
+
+
+def _outside_scopes(node: ast.AST):
+    """The nodes of ``node`` that are not inside a comprehension or lambda, whose names a lambda
+    evaluated at the assert could not see (or would see with another value)."""
+    yield node
+    for child in ast.iter_child_nodes(node):
+        if not isinstance(child, (ast.GeneratorExp, ast.ListComp, ast.SetComp, ast.DictComp, ast.Lambda)):
+            yield from _outside_scopes(child)
 
 
 def _no_args() -> ast.arguments:
@@ -108,7 +117,8 @@ def record_seed(seed: int, paths: list[Path], out: Path, reuse: bool = False) ->
     ``reuse``: take the records of an earlier run where they are newer than the notebook.
     """
     env = {**os.environ, "CAMKIT_HOME": str(seed_home(seed)), "CAMKIT_WEIGHTS": "shapes"}
-    subprocess.run([sys.executable, str(ROOT / "data_scripts" / "train_zoo.py"), "--seed", str(seed)], env=env, check=True)
+    subprocess.run([sys.executable, str(ROOT / "data_scripts" / "train_zoo.py"), "--seed", str(seed)], env=env, check=True,
+                   stdout=sys.stderr)  # its summary is progress here, not the table
     records = {}
     saved = dict(os.environ)
     os.environ.update(env, CAMKIT_NO_TRAIN="1", MPLBACKEND="Agg")  # the kernels inherit it
@@ -126,7 +136,7 @@ def record_seed(seed: int, paths: list[Path], out: Path, reuse: bool = False) ->
             records[path.name] = json.loads(record_file.read_text())
             failed = sum(not r["passed"] for r in records[path.name])
             print(f"seed {seed} {path.name}: {len(records[path.name])} checks, {failed} failed, "
-                  f"{time.perf_counter() - began:.0f} s", flush=True)
+                  f"{time.perf_counter() - began:.0f} s", file=sys.stderr, flush=True)
     finally:
         os.environ.clear()
         os.environ.update(saved)
@@ -194,7 +204,9 @@ def table(by_seed: dict[int, dict[str, list[dict]]]) -> str:
                     shown = " ".join(f"{_number(v)} {op}" for v, op in zip(worst["values"], worst["ops"]))
                     shown += f" {_number(worst['values'][-1])}"
                     cells.append(shown if holds(worst) else f"**{shown}**")
-                smallest = _number(min(margins)) if margins else ""
+                equality = all(op in ("==", "!=") for r in runs.values() for x in r for c in x["comparisons"]
+                               if c["source"] == text for op in c["ops"])
+                smallest = _number(min(margins)) if margins and not equality else ""
                 lines.append(f"| {name} | {cell} | `{text}` | " + " | ".join(cells) + f" | {smallest} |")
     return "\n".join(lines)
 
