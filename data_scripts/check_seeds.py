@@ -31,8 +31,10 @@ from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing
+sys.path.insert(0, str(ROOT / "data_scripts"))
 
 from camkit import zoo  # noqa: E402
+from run_notebooks import summary_sections  # noqa: E402
 
 HELPER = '''
 import json as _json
@@ -106,41 +108,60 @@ def instrument(notebook: nbformat.NotebookNode, record_file: Path) -> nbformat.N
     return copy
 
 
+def unexpected_errors(original: nbformat.NotebookNode, executed: nbformat.NotebookNode) -> list[dict]:
+    """A failed record for each cell that raised although it is not tagged ``raises-exception``."""
+    found = []
+    for index, (cell, ran) in enumerate(zip(original.cells, executed.cells[1:])):  # [0]: the helper cell
+        expected = "raises-exception" in cell.get("metadata", {}).get("tags", [])
+        for output in ran.get("outputs", []):
+            if output.get("output_type") == "error" and not expected:
+                found.append({"key": f"{index}:error", "source": f"{output['ename']}: {output['evalue']}",
+                              "passed": False, "comparisons": []})
+    return found
+
+
 def seed_home(seed: int) -> Path:
     """Where the zoo of ``seed`` lives."""
     return zoo.camkit_home() if seed == 0 else zoo.camkit_home() / "seeds" / f"seed{seed}"
 
 
-def record_seed(seed: int, paths: list[Path], out: Path, reuse: bool = False) -> dict[str, list[dict]]:
-    """Train the seed's zoo if missing, run the notebooks against it; ``{notebook: records}``.
+def record_seed(seed: int, paths: list[Path], out: Path, reuse: bool = False) -> tuple[dict, dict]:
+    """Train the seed's zoo if missing, run the notebooks against it: ``{notebook: records}`` and
+    ``{notebook: its summary tables}`` (the markdown of its cells tagged ``summary``).
 
     ``reuse``: take the records of an earlier run where they are newer than the notebook.
     """
     env = {**os.environ, "CAMKIT_HOME": str(seed_home(seed)), "CAMKIT_WEIGHTS": "shapes"}
     subprocess.run([sys.executable, str(ROOT / "data_scripts" / "train_zoo.py"), "--seed", str(seed)], env=env, check=True,
                    stdout=sys.stderr)  # its summary is progress here, not the table
-    records = {}
+    records, summaries = {}, {}
     saved = dict(os.environ)
     os.environ.update(env, CAMKIT_NO_TRAIN="1", MPLBACKEND="Agg")  # the kernels inherit it
     try:
         for path in paths:
             began = time.perf_counter()
             record_file = out / f"seed{seed}-{path.stem}.json"
-            if reuse and record_file.is_file() and record_file.stat().st_mtime > path.stat().st_mtime:
+            summary_file = record_file.with_suffix(".summary.json")
+            if reuse and summary_file.is_file() and summary_file.stat().st_mtime > path.stat().st_mtime:
                 records[path.name] = json.loads(record_file.read_text())
+                summaries[path.name] = json.loads(summary_file.read_text())
                 continue
             notebook = instrument(nbformat.read(path, as_version=4), record_file)
             NotebookClient(notebook, timeout=1800, kernel_name="python3", allow_errors=True,
                            resources={"metadata": {"path": str(path.parent)}},
                            extra_arguments=["--IPKernelApp.log_level=ERROR"]).execute()
-            records[path.name] = json.loads(record_file.read_text())
+            records[path.name] = json.loads(record_file.read_text()) if record_file.is_file() else []
+            records[path.name] += unexpected_errors(nbformat.read(path, as_version=4), notebook)
+            record_file.write_text(json.dumps(records[path.name]))
+            summaries[path.name] = summary_sections(notebook)
+            summary_file.write_text(json.dumps(summaries[path.name]))
             failed = sum(not r["passed"] for r in records[path.name])
             print(f"seed {seed} {path.name}: {len(records[path.name])} checks, {failed} failed, "
                   f"{time.perf_counter() - began:.0f} s", file=sys.stderr, flush=True)
     finally:
         os.environ.clear()
         os.environ.update(saved)
-    return records
+    return records, summaries
 
 
 def margin(comparison: dict) -> float:
@@ -211,6 +232,37 @@ def table(by_seed: dict[int, dict[str, list[dict]]]) -> str:
     return "\n".join(lines)
 
 
+def summary_tables(by_seed: dict[int, dict[str, list[str]]]) -> str:
+    """The notebooks' reproduction tables, one column per seed (tables equal for every seed are left out)."""
+    seeds = sorted(by_seed)
+    parts = []
+    for name in sorted({n for summaries in by_seed.values() for n in summaries}):
+        sections = [by_seed[s].get(name, []) for s in seeds]
+        for index in range(max(len(found) for found in sections)):
+            texts = [found[index] if index < len(found) else "" for found in sections]
+            if len(set(texts)) == 1:
+                continue  # no training in it (EfficientNet-Lite0's photos)
+            rows = [dict(_rows(text)) for text in texts]
+            title = next((line for line in texts[0].splitlines() if line.startswith("#")), name)
+            parts += [f"### {name}: {title.lstrip('# ')}", "",
+                      "| measure | " + " | ".join(f"seed {s}" for s in seeds) + " |",
+                      "|---|" + "---:|" * len(seeds)]
+            for measure in rows[0]:
+                parts.append(f"| {measure} | " + " | ".join(r.get(measure, "-") for r in rows) + " |")
+            parts.append("")
+    return "\n".join(parts)
+
+
+def _rows(markdown: str) -> list[tuple[str, str]]:
+    """(first cell, last cell) of each body row of the markdown table in ``markdown``."""
+    rows = []
+    for line in markdown.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("|") and len(cells) >= 2 and not set(cells[0]) <= set("-: ") and cells[0] != "measure":
+            rows.append((cells[0], cells[-1]))
+    return rows
+
+
 def zoo_table(seeds: list[int]) -> str:
     """Each zoo model's test accuracy / pointing game (500 scenes of its seed) and training time."""
     lines = ["| model | " + " | ".join(f"seed {s}" for s in seeds) + " | range |",
@@ -232,8 +284,9 @@ def zoo_table(seeds: list[int]) -> str:
     return "\n".join(lines)
 
 
-def document(by_seed: dict[int, dict[str, list[dict]]]) -> str:
-    """docs/seeds.md: where it was measured, the zoo per seed, every training-dependent claim."""
+def document(by_seed: dict[int, dict[str, list[dict]]], summaries: dict[int, dict[str, list[str]]]) -> str:
+    """docs/seeds.md: where it was measured, the zoo per seed, the reproduction tables per seed,
+    every training-dependent claim."""
     import platform
 
     import torch
@@ -251,6 +304,11 @@ def document(by_seed: dict[int, dict[str, list[dict]]]) -> str:
         "",
         zoo_table(seeds),
         "",
+        "## The reproduction tables, per seed",
+        "",
+        "The tables that `make results` gathers into `results/summary.md`, one column per seed.",
+        "",
+        summary_tables(summaries),
         "## Every training-dependent assert of the notebooks",
         "",
         "One row per comparison inside an assert of a cell whose output depends on the weights (or of any "
@@ -275,8 +333,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     paths = [p.resolve() for p in args.notebooks] or sorted((ROOT / "notebooks").glob("*.ipynb"))
     args.records.mkdir(parents=True, exist_ok=True)
-    by_seed = {seed: record_seed(seed, paths, args.records, args.reuse) for seed in args.seeds}
-    text = document(by_seed)
+    by_seed, summaries = {}, {}
+    for seed in args.seeds:
+        by_seed[seed], summaries[seed] = record_seed(seed, paths, args.records, args.reuse)
+    text = document(by_seed, summaries)
     if args.table:
         args.table.write_text(text + "\n", encoding="utf-8")
     else:

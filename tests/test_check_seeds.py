@@ -41,3 +41,28 @@ def test_asserts_record_instead_of_raise_and_the_table_shows_each_seed(tmp_path)
     assert "| nb.ipynb | 0 | `x > 0.5` | **0.3 > 0.5** | 0.7 > 0.5 | -0.2 |" in rows  # failed: shown, though not ignored
     assert "| nb.ipynb | 1 | `i < 2` | **2 < 2** | **2 < 2** | 0 |" in rows  # a loop: its closest call
     assert "| nb.ipynb | 1 | `0.1 < x <= 0.4` | 0.1 < 0.3 <= 0.4 | 0.1 < 0.3 <= 0.4 | 0.1 |" in rows
+
+
+def test_a_cell_that_raises_is_a_failure_unless_tagged(tmp_path):
+    script = load_script()
+    notebook = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("1 / 0", metadata={"tags": ["raises-exception"]}),
+        nbformat.v4.new_code_cell("undefined_name"),
+    ])
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    executed = script.instrument(notebook, tmp_path / "records.json")
+    NotebookClient(executed, kernel_name="python3", allow_errors=True).execute()
+    errors = script.unexpected_errors(notebook, executed)
+    assert [(e["key"], e["passed"]) for e in errors] == [("1:error", False)]
+    assert errors[0]["source"].startswith("NameError")
+
+
+def test_summary_tables_put_the_seeds_side_by_side_and_leave_out_equal_ones():
+    script = load_script()
+    table = "### VGG16-GAP\n\n| measure | value |\n|---|---|\n| test accuracy | 98.0% |\n| pointing game | 91.5% |"
+    other = table.replace("98.0%", "97.5%")
+    merged = script.summary_tables({0: {"10_vgg.ipynb": [table], "14.ipynb": [table]},
+                                    1: {"10_vgg.ipynb": [other], "14.ipynb": [table]}})
+    assert merged.splitlines()[:5] == ["### 10_vgg.ipynb: VGG16-GAP", "", "| measure | seed 0 | seed 1 |",
+                                       "|---|---:|---:|", "| test accuracy | 98.0% | 97.5% |"]
+    assert "| pointing game | 91.5% | 91.5% |" in merged and "14.ipynb" not in merged
