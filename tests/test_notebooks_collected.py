@@ -58,3 +58,11 @@ def test_ci_test_command_runs_nbval_over_notebooks():
     assert any("--nbval" in line and re.search(r"\snotebooks(\s|$)", line) for line in pytest_lines), (
         "make test does not run `pytest --nbval ... notebooks`: " + " | ".join(pytest_lines)
     )
+
+
+def test_ci_trains_the_zoo_from_an_empty_cache():
+    """.ci/run gives `make test` an empty CAMKIT_HOME of its own, as a new user's machine has."""
+    script = (ROOT / ".ci" / "run").read_text()
+    home = re.search(r'^CAMKIT_HOME="\$\(mktemp -d [^)]*\)"\s*$', script, flags=re.MULTILINE)
+    assert home and re.search(r"^export CAMKIT_HOME\s*$", script, flags=re.MULTILINE), "no fresh CAMKIT_HOME"
+    assert script.index("export CAMKIT_HOME") < re.search(r"^make test", script, flags=re.MULTILINE).start()
