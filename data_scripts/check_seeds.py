@@ -5,7 +5,7 @@ trained with several seeds, record every assert's numbers, and write the table `
     python data_scripts/check_seeds.py --seeds 1 2 nb.ipynb
 
 Each seed's zoo lives in ``$CAMKIT_HOME/seeds/seed<N>`` (seed 0: ``$CAMKIT_HOME`` itself, the
-zoo ``make zoo`` builds) and is trained there first when missing (about 10 minutes a seed on 2
+zoo ``make zoo`` builds) and is trained there first when missing (about 15 minutes a seed on 2
 cores).  The notebooks run in fresh kernels with ``CAMKIT_WEIGHTS=shapes``; every ``assert`` is
 rewritten to record, instead of raise, whether it held and the two sides of each comparison in
 it, so one run shows every claim of every seed, also the ones after a first failure.  The table
@@ -101,7 +101,6 @@ def instrument(notebook: nbformat.NotebookNode, record_file: Path) -> nbformat.N
         ignored = "NBVAL_IGNORE_OUTPUT" in cell.source
         tree = ast.fix_missing_locations(_RecordAsserts(f"{index}:{'ignore' if ignored else 'check'}").visit(tree))
         cell.source = ast.unparse(tree)
-        cell.metadata.pop("tags", None)  # "raises-exception" cells still run; errors are recorded as found
     copy.cells.insert(0, nbformat.v4.new_code_cell(HELPER))
     copy.cells.append(nbformat.v4.new_code_cell(
         f"with open({str(record_file)!r}, 'w') as _f:\n    _json.dump(_camkit_records, _f)"))

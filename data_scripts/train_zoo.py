@@ -26,8 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 from camkit import zoo  # noqa: E402
 from camkit.training import default_config, train_and_save  # noqa: E402
 
-MEASURED_WALL_SECONDS = {"vgg16": 228, "alexnet": 54, "resnet18": 193, "shufflenet_v2_x1_0": 138}
-"""Each model's training, data and scoring on a 2-core AMD EPYC (the JSONs' ``wall_seconds``)."""
+MEASURED_WALL_SECONDS = {"vgg16": 355, "alexnet": 75, "resnet18": 245, "shufflenet_v2_x1_0": 145}
+"""Each model's training, data and scoring on a quiet 2-core AMD EPYC (the JSONs' ``wall_seconds``,
+seeds 1 and 3, 2026-11-29; the same machine measured 612 s for the whole zoo a week earlier)."""
 
 
 def main(argv: list[str] | None = None) -> int:

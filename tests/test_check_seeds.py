@@ -27,8 +27,11 @@ def test_asserts_record_instead_of_raise_and_the_table_shows_each_seed(tmp_path)
                                   "i = 10\nassert all(i < 5 for i in [1])\nassert 0.1 < x <= 0.4"),
     ])
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    notebook.cells[1].metadata["tags"] = ["summary"]
     records_file = tmp_path / "records.json"
-    NotebookClient(script.instrument(notebook, records_file), kernel_name="python3").execute()  # nothing raises
+    instrumented = script.instrument(notebook, records_file)
+    assert instrumented.cells[2].metadata["tags"] == ["summary"]  # the summary tables are still found
+    NotebookClient(instrumented, kernel_name="python3").execute()  # nothing raises
     records = json.loads(records_file.read_text())
     assert [(r["key"], r["passed"]) for r in records] == [
         ("0:check:3", False), ("1:ignore:3", True), ("1:ignore:3", True), ("1:ignore:3", False),
