@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
 
-SCRIPT = Path(__file__).resolve().parents[1] / "data_scripts" / "check_seeds.py"
-
-
-def load_script():
-    spec = importlib.util.spec_from_file_location("check_seeds", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from .scripts import load_script
 
 
 def test_asserts_record_instead_of_raise_and_the_table_shows_each_seed(tmp_path):
-    script = load_script()
+    script = load_script("check_seeds")
     notebook = nbformat.v4.new_notebook(cells=[
         nbformat.v4.new_code_cell("%matplotlib inline\nx = 0.3\nassert x > 0.5 and x < 1\nafter = True"),
         nbformat.v4.new_code_cell("# NBVAL_IGNORE_OUTPUT\nfor i in range(3):\n    assert i < 2\n"
@@ -47,7 +38,7 @@ def test_asserts_record_instead_of_raise_and_the_table_shows_each_seed(tmp_path)
 
 
 def test_a_cell_that_raises_is_a_failure_unless_tagged(tmp_path):
-    script = load_script()
+    script = load_script("check_seeds")
     notebook = nbformat.v4.new_notebook(cells=[
         nbformat.v4.new_code_cell("1 / 0", metadata={"tags": ["raises-exception"]}),
         nbformat.v4.new_code_cell("undefined_name"),
@@ -61,7 +52,7 @@ def test_a_cell_that_raises_is_a_failure_unless_tagged(tmp_path):
 
 
 def test_summary_tables_put_the_seeds_side_by_side_and_leave_out_equal_ones():
-    script = load_script()
+    script = load_script("check_seeds")
     table = "### VGG16-GAP\n\n| measure | value |\n|---|---|\n| test accuracy | 98.0% |\n| pointing game | 91.5% |"
     other = table.replace("98.0%", "97.5%")
     merged = script.summary_tables({0: {"10_vgg.ipynb": [table], "14.ipynb": [table]},

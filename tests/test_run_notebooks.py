@@ -1,18 +1,10 @@
 """The main job executes notebooks into results/ and gathers the cells tagged 'summary'."""
 
-import importlib.util
 from pathlib import Path
 
 import nbformat
 
-SCRIPT = Path(__file__).resolve().parents[1] / "data_scripts" / "run_notebooks.py"
-
-
-def load_script():
-    spec = importlib.util.spec_from_file_location("run_notebooks", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from .scripts import load_script
 
 
 def write_notebook(path: Path, cells: list) -> None:
@@ -29,7 +21,7 @@ def test_executes_writes_html_and_gathers_summaries(tmp_path, capsys):
     )
     write_notebook(source, [nbformat.v4.new_code_cell("x = 1"), table])
     out = tmp_path / "results"
-    assert load_script().main([str(source), "--out", str(out), "--no-zoo"]) == 0
+    assert load_script("run_notebooks").main([str(source), "--out", str(out), "--no-zoo"]) == 0
     executed = nbformat.read(out / "demo.ipynb", as_version=4)
     assert executed.cells[0].execution_count == 1
     assert (out / "demo.html").read_text().startswith("<!DOCTYPE html>")
@@ -44,7 +36,7 @@ def test_a_failing_notebook_is_reported_saved_and_fails_the_job_at_the_end(tmp_p
                             nbformat.v4.new_code_cell("y = 2\nassert x > 3, 'x is too small'\nz = 3")])
     write_notebook(fine, [nbformat.v4.new_code_cell("print('ran')")])
     out = tmp_path / "results"
-    assert load_script().main([str(broken), str(fine), "--out", str(out), "--no-zoo"]) == 1
+    assert load_script("run_notebooks").main([str(broken), str(fine), "--out", str(out), "--no-zoo"]) == 1
     printed = capsys.readouterr()
     assert "cell 2, line 2: assert x > 3, 'x is too small'" in printed.out
     assert "AssertionError: x is too small" in printed.out

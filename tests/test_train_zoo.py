@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
-from pathlib import Path
 
 import pytest
 
 from camkit import training, zoo
 
-SCRIPT = Path(__file__).resolve().parents[1] / "data_scripts" / "train_zoo.py"
-
-
-def load_script():
-    spec = importlib.util.spec_from_file_location("train_zoo", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from .scripts import load_script
 
 
 def test_a_zoo_cached_with_another_seed_is_not_taken_for_this_one(tmp_path, monkeypatch, capsys):
@@ -27,7 +18,7 @@ def test_a_zoo_cached_with_another_seed_is_not_taken_for_this_one(tmp_path, monk
     path.parent.mkdir(parents=True)
     path.write_bytes(b"weights")
     path.with_suffix(".json").write_text(json.dumps({"test_accuracy": 0.99, "config": {"seed": 0}}))
-    script = load_script()
+    script = load_script("train_zoo")
     assert script.main(["alexnet", "--seed", "0"]) == 0  # the same seed: cached, nothing trained
     assert "alexnet: cached" in capsys.readouterr().err
     with pytest.raises(SystemExit) as raised:
@@ -40,7 +31,7 @@ def test_a_zoo_cached_with_another_seed_is_not_taken_for_this_one(tmp_path, monk
 def test_the_seed_reaches_the_recipe(monkeypatch, tmp_path):
     monkeypatch.setenv("CAMKIT_HOME", str(tmp_path))
     seen = {}
-    script = load_script()
+    script = load_script("train_zoo")
     monkeypatch.setattr(script, "train_and_save", lambda name, config, progress: seen.setdefault(name, config) and {})
     assert script.main(["alexnet", "resnet18", "--seed", "3", "--quiet"]) == 0
     assert {name: config.seed for name, config in seen.items()} == {"alexnet": 3, "resnet18": 3}
