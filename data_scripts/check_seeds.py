@@ -27,14 +27,13 @@ from pathlib import Path
 
 import nbformat
 from IPython.core.inputtransformer2 import TransformerManager
-from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 sys.path.insert(0, str(ROOT / "data_scripts"))
 
 from camkit import zoo  # noqa: E402
-from run_notebooks import summary_sections  # noqa: E402
+from run_notebooks import kernel, summary_sections  # noqa: E402
 
 HELPER = '''
 import json as _json
@@ -134,32 +133,25 @@ def record_seed(seed: int, paths: list[Path], out: Path, reuse: bool = False) ->
     subprocess.run([sys.executable, str(ROOT / "data_scripts" / "train_zoo.py"), "--seed", str(seed)], env=env, check=True,
                    stdout=sys.stderr)  # its summary is progress here, not the table
     records, summaries = {}, {}
-    saved = dict(os.environ)
-    os.environ.update(env, CAMKIT_NO_TRAIN="1", MPLBACKEND="Agg")  # the kernels inherit it
-    try:
-        for path in paths:
-            began = time.perf_counter()
-            record_file = out / f"seed{seed}-{path.stem}.json"
-            summary_file = record_file.with_suffix(".summary.json")
-            if reuse and summary_file.is_file() and summary_file.stat().st_mtime > path.stat().st_mtime:
-                records[path.name] = json.loads(record_file.read_text())
-                summaries[path.name] = json.loads(summary_file.read_text())
-                continue
-            notebook = instrument(nbformat.read(path, as_version=4), record_file)
-            NotebookClient(notebook, timeout=1800, kernel_name="python3", allow_errors=True,
-                           resources={"metadata": {"path": str(path.parent)}},
-                           extra_arguments=["--IPKernelApp.log_level=ERROR"]).execute()
-            records[path.name] = json.loads(record_file.read_text()) if record_file.is_file() else []
-            records[path.name] += unexpected_errors(nbformat.read(path, as_version=4), notebook)
-            record_file.write_text(json.dumps(records[path.name]))
-            summaries[path.name] = summary_sections(notebook)
-            summary_file.write_text(json.dumps(summaries[path.name]))
-            failed = sum(not r["passed"] for r in records[path.name])
-            print(f"seed {seed} {path.name}: {len(records[path.name])} checks, {failed} failed, "
-                  f"{time.perf_counter() - began:.0f} s", file=sys.stderr, flush=True)
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+    kernel_env = {**env, "CAMKIT_NO_TRAIN": "1", "MPLBACKEND": "Agg"}
+    for path in paths:
+        began = time.perf_counter()
+        record_file = out / f"seed{seed}-{path.stem}.json"
+        summary_file = record_file.with_suffix(".summary.json")
+        if reuse and summary_file.is_file() and summary_file.stat().st_mtime > path.stat().st_mtime:
+            records[path.name] = json.loads(record_file.read_text())
+            summaries[path.name] = json.loads(summary_file.read_text())
+            continue
+        notebook = instrument(nbformat.read(path, as_version=4), record_file)
+        kernel(notebook, path, timeout=1800, allow_errors=True).execute(env=kernel_env)
+        records[path.name] = json.loads(record_file.read_text()) if record_file.is_file() else []
+        records[path.name] += unexpected_errors(nbformat.read(path, as_version=4), notebook)
+        record_file.write_text(json.dumps(records[path.name]))
+        summaries[path.name] = summary_sections(notebook)
+        summary_file.write_text(json.dumps(summaries[path.name]))
+        failed = sum(not r["passed"] for r in records[path.name])
+        print(f"seed {seed} {path.name}: {len(records[path.name])} checks, {failed} failed, "
+              f"{time.perf_counter() - began:.0f} s", file=sys.stderr, flush=True)
     return records, summaries
 
 

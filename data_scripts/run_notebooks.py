@@ -35,19 +35,22 @@ SUMMARY_TAG = "summary"
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
-def execute(path: Path, out_dir: Path, timeout: int) -> tuple[nbformat.NotebookNode, str | None]:
-    """Run one notebook in its own folder (so relative paths work) and save it and its HTML.
+def kernel(notebook: nbformat.NotebookNode, path: Path, timeout: int, **options) -> NotebookClient:
+    """A client that runs ``notebook`` in a fresh kernel in ``path``'s folder (so relative paths work)."""
+    return NotebookClient(notebook, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}},
+                          extra_arguments=["--IPKernelApp.log_level=ERROR"], **options)  # no kernel chatter in the progress
+
+
+def execute(path: Path, out_dir: Path, timeout: int, env: dict[str, str] | None = None) -> tuple[nbformat.NotebookNode, str | None]:
+    """Run one notebook in a fresh kernel and save it and its HTML.
 
     Returns the executed notebook and, when a cell failed, a report of the failure (the notebook
     is saved as far as it ran, the failing cell's error included).
     """
     notebook = nbformat.read(path, as_version=4)
-    client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
-                            resources={"metadata": {"path": str(path.parent)}},
-                            extra_arguments=["--IPKernelApp.log_level=ERROR"])  # no kernel chatter in the progress
     failure = None
     try:
-        client.execute()
+        kernel(notebook, path, timeout).execute(env=env)  # env: the kernel's environment (default: ours)
     except CellExecutionError as error:
         failure = describe_failure(notebook, error)
     nbformat.write(notebook, out_dir / path.name)
@@ -64,10 +67,12 @@ def describe_failure(notebook: nbformat.NotebookNode, error: CellExecutionError)
             continue
         output = errors[-1]
         line_number, line = None, ""
-        for frame in output.get("traceback", []):  # IPython marks the failing line with an arrow
-            for text in _ANSI.sub("", frame).splitlines():
+        for frame in (_ANSI.sub("", f) for f in output.get("traceback", [])):
+            if "Cell In[" not in frame:  # a frame of the cell itself, not of a library it called
+                continue
+            for text in frame.splitlines():  # IPython marks the failing line with an arrow
                 match = re.match(r"\s*-+>\s*(\d+)\s(.*)", text)
-                if match and "Cell In[" in _ANSI.sub("", frame):
+                if match:
                     line_number, line = int(match.group(1)), match.group(2).strip()
             if line_number is not None:
                 break
@@ -108,15 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_zoo and build_zoo() != 0:
         print("The zoo could not be built: see the error above.", file=sys.stderr)
         return 1
-    no_train = os.environ.get("CAMKIT_NO_TRAIN")
-    os.environ["CAMKIT_NO_TRAIN"] = "1"  # the kernels inherit it: a missing model is an error, not a silent training run
-    try:
-        return run_all(paths, args.out, args.timeout)
-    finally:
-        if no_train is None:
-            del os.environ["CAMKIT_NO_TRAIN"]
-        else:
-            os.environ["CAMKIT_NO_TRAIN"] = no_train
+    return run_all(paths, args.out, args.timeout)
 
 
 def run_all(paths: list[Path], out: Path, timeout: int) -> int:
@@ -125,12 +122,13 @@ def run_all(paths: list[Path], out: Path, timeout: int) -> int:
     summary = ["# camkit results", ""]
     started = time.perf_counter()
     failures = []
+    env = {**os.environ, "CAMKIT_NO_TRAIN": "1"}  # in the kernels a missing model is an error, not a silent training run
     print(f"Step 2: {len(paths)} notebooks into {out}", flush=True)
     for number, path in enumerate(paths, 1):
         print(f"[{number}/{len(paths)}] {path.name} ...", end=" ", flush=True)
         tick = time.perf_counter()
         try:
-            notebook, failure = execute(path, out, timeout)
+            notebook, failure = execute(path, out, timeout, env)
         except Exception as error:  # noqa: BLE001 - the kernel died or the file is broken: report, go on
             notebook, failure = None, f"{type(error).__name__}: {error}"
         seconds = time.perf_counter() - tick
