@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from camkit.explorer import Explorer  # noqa: E402
+from camkit.apps.explorer import Explorer  # noqa: E402
 
 
 def timed(action) -> float:
@@ -41,11 +41,11 @@ def main(argv: list[str] | None = None) -> int:
     layers = [name for _, name in explorer.layer_picker.options if name != explorer.layer_picker.value][-1:]
     times: dict[str, list[float]] = {"new image": [], "new class": [], "new method": [], "new layer": [], "opacity": []}
     for label in images:
-        explorer.method_picker.value = "Grad-CAM"
+        explorer.method_picker.value = "gradcam"
         times["new image"].append(timed(lambda: setattr(explorer.image_picker, "value", label)))
         other_class = explorer.class_picker.options[1][1]
         times["new class"].append(timed(lambda: setattr(explorer.class_picker, "value", other_class)))
-        times["new method"].append(timed(lambda: setattr(explorer.method_picker, "value", "LayerCAM")))
+        times["new method"].append(timed(lambda: setattr(explorer.method_picker, "value", "layercam")))
         if layers:
             times["new layer"].append(timed(lambda: setattr(explorer.layer_picker, "value", layers[0])))
             explorer.layer_picker.value = explorer.zoo_model.layer

@@ -1,13 +1,16 @@
 """How close camkit comes to the cost floor, next to pytorch-grad-cam, torchcam and captum (CPU).
 
-For Grad-CAM, LayerCAM and Guided Backprop on resnet50 (batch 8) and vgg16 (batch 4) at 224 x 224
-with random weights in eval mode, each contender's median time per call is divided by the floor:
+For methods of camkit's registry (by default Grad-CAM, LayerCAM and Guided Backprop, the ones the
+peers have; ``--methods`` names others, ``--methods all`` every registered one) on resnet50
+(batch 8) and vgg16 (batch 4) at 224 x 224 with random weights in eval mode, each contender's
+median time per call is divided by the floor, built from the registry's description of the method:
 
-* Grad-CAM / LayerCAM floor: the forward pass with a hook that keeps the target layer's output,
-  then ``torch.autograd.grad(score.sum(), kept_output)``.  The layers (resnet50 ``layer4``, vgg16
-  ``features.29``) are followed by no in-place op, so the floor needs no clone.
-* Guided Backprop floor: the forward pass and ``torch.autograd.grad(score.sum(), x)``, the plain
-  input gradient.
+* a method that takes a layer: the forward pass with a hook that keeps the target layer's output,
+  then (when it needs gradients) ``torch.autograd.grad(score.sum(), kept_output)``.  The layers
+  (resnet50 ``layer4``, vgg16 ``features.29``) are followed by no in-place op, so the floor needs
+  no clone;
+* an input-gradient method: the forward pass and ``torch.autograd.grad(score.sum(), x)``, the
+  plain input gradient (Guided Grad-CAM, which takes a layer too, pays both).
 
 Contenders run as their libraries are meant to be used, each on its own deep copy of the model
 (pytorch-grad-cam and torchcam keep hooks on it between calls; pytorch-grad-cam's
@@ -20,7 +23,7 @@ captum has no LayerCAM and torchcam no Guided Backprop: "n/a".
 Calls are interleaved (one call of each contender per round, the order rotated every round)
 after a warm-up, so that drift from other load on the machine hits every contender alike.
 
-    python benchmarks/speed.py [--repeats N] [--quick] [--out results/benchmark.md]
+    python benchmarks/speed.py [--methods NAME ...] [--repeats N] [--quick] [--out results/benchmark.md]
 """
 
 from __future__ import annotations
@@ -42,11 +45,12 @@ import torchvision
 from torch import nn
 
 import camkit
+from camkit.core.registry import INPUT_GRADIENT
 
 LIBRARIES = ["camkit", "pytorch-grad-cam", "torchcam", "captum"]
-METHODS = ["gradcam", "layercam", "guided"]
-METHOD_TITLES = {"gradcam": "Grad-CAM", "layercam": "LayerCAM", "guided": "Guided Backprop"}
-TARGET_RATIO = {"gradcam": 1.10, "layercam": 1.10, "guided": 1.15}
+DEFAULT_METHODS = ["gradcam", "layercam", "guided"]
+TARGET_RATIO = {"layer map": 1.10, "input gradient": 1.15}
+"""camkit's target, by the registry's kind of method."""
 
 
 @dataclass(frozen=True)
@@ -64,8 +68,8 @@ WORKLOADS = [Workload("resnet50", "layer4", 8), Workload("vgg16", "features.29",
 Call = Callable[[], object]
 
 NOTES = [
-    "Floors: forward + gradient to the target layer only (Grad-CAM, LayerCAM); forward + plain input "
-    "gradient (Guided Backprop).",
+    "Floors: forward + gradient to the target layer only (layer maps; forward only for CAM); forward + "
+    "plain input gradient (input gradients; Guided Grad-CAM pays both).",
     "pytorch-grad-cam's GradCAM / LayerCAM call loss.backward, which also computes every parameter's "
     "gradient; its GuidedBackpropReLUModel explains sample 0 of the batch only.",
 ]
@@ -73,24 +77,27 @@ NOTES = [
 
 # ----------------------------------------------------------------------------- the floors
 
-def cam_floor(model: nn.Module, layer: str, x: torch.Tensor, classes: list[int]) -> Call:
-    """Forward, then the gradient of the class scores with respect to the layer's output only."""
+def layer_floor(model: nn.Module, layer: str, x: torch.Tensor, classes: list[int], gradient: bool) -> Call:
+    """Forward, then (with ``gradient``) the gradient of the class scores with respect to the layer's output only."""
     module = model.get_submodule(layer)
 
     def run() -> torch.Tensor:
         kept: list[torch.Tensor] = []
         handle = module.register_forward_hook(lambda _m, _i, output: kept.append(output))
         try:
-            logits = model(x)
+            with torch.set_grad_enabled(gradient):
+                logits = model(x)
         finally:
             handle.remove()
+        if not gradient:
+            return kept[0]
         score = logits[torch.arange(len(classes)), classes].sum()
         return torch.autograd.grad(score, kept[0])[0]
 
     return run
 
 
-def guided_floor(model: nn.Module, x: torch.Tensor, classes: list[int]) -> Call:
+def input_floor(model: nn.Module, x: torch.Tensor, classes: list[int]) -> Call:
     """Forward, then the plain gradient of the class scores with respect to the input."""
 
     def run() -> torch.Tensor:
@@ -102,20 +109,31 @@ def guided_floor(model: nn.Module, x: torch.Tensor, classes: list[int]) -> Call:
     return run
 
 
+def floor_call(method: str, model: nn.Module, layer: str, x: torch.Tensor, classes: list[int]) -> Call:
+    """The floor of a registered method: the passes its registry entry says it needs, nothing else."""
+    info = camkit.method_info(method)
+    parts = []
+    if info.takes_layer:
+        parts.append(layer_floor(model, layer, x, classes, gradient=info.needs_gradient))
+    if info.kind == INPUT_GRADIENT:
+        parts.append(input_floor(model, x, classes))
+    return parts[0] if len(parts) == 1 else lambda: [part() for part in parts]
+
+
 # ----------------------------------------------------------------------------- the contenders
 
 def camkit_call(method: str, model: nn.Module, layer: str, x: torch.Tensor, classes: list[int]) -> Call:
-    if method == "guided":
-        explainer = camkit.GuidedBackprop(model)
-        return lambda: explainer(x, classes)
-    explainer = {"gradcam": camkit.GradCAM, "layercam": camkit.LayerCAM}[method](model, layer)
+    info = camkit.method_info(method)
+    explainer = info.create(model, layer if info.takes_layer else None)
     return lambda: explainer(x, classes)
 
 
-def pytorch_grad_cam_call(method: str, model: nn.Module, layer: str, x: torch.Tensor, classes: list[int]) -> Call:
+def pytorch_grad_cam_call(method: str, model: nn.Module, layer: str, x: torch.Tensor, classes: list[int]) -> Call | None:
     from pytorch_grad_cam import GradCAM, GuidedBackpropReLUModel, LayerCAM
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
+    if method not in DEFAULT_METHODS:
+        return None
     if method == "guided":
         explainer = GuidedBackpropReLUModel(model)
         # It calls requires_grad_ on the tensor it gets and reads .grad: give it a fresh one.
@@ -128,7 +146,7 @@ def pytorch_grad_cam_call(method: str, model: nn.Module, layer: str, x: torch.Te
 def torchcam_call(method: str, model: nn.Module, layer: str, x: torch.Tensor, classes: list[int]) -> Call | None:
     from torchcam.methods import GradCAM, LayerCAM
 
-    if method == "guided":
+    if method not in ("gradcam", "layercam"):
         return None
     extractor = {"gradcam": GradCAM, "layercam": LayerCAM}[method](model, layer)
 
@@ -141,7 +159,7 @@ def torchcam_call(method: str, model: nn.Module, layer: str, x: torch.Tensor, cl
 def captum_call(method: str, model: nn.Module, layer: str, x: torch.Tensor, classes: list[int]) -> Call | None:
     from captum.attr import GuidedBackprop, LayerGradCam
 
-    if method == "layercam":
+    if method not in ("gradcam", "guided"):
         return None
     if method == "guided":
         explainer = GuidedBackprop(model)
@@ -190,20 +208,21 @@ class Row:
         return None if seconds is None else seconds / self.floor
 
     @property
+    def target(self) -> float:
+        return TARGET_RATIO[camkit.method_info(self.method).kind]
+
+    @property
     def passed(self) -> bool:
-        return self.ratio("camkit") <= TARGET_RATIO[self.method]
+        return self.ratio("camkit") <= self.target
 
 
 def measure(method: str, workload: Workload, repeats: int, warmup: int) -> Row:
     """Build the model, every contender on its own copy, and time them interleaved."""
     torch.manual_seed(0)
-    model = getattr(torchvision.models, workload.model)(weights=None).eval()
+    model = torchvision.models.get_model(workload.model, weights=None).eval()
     x = torch.randn(workload.batch, 3, workload.size, workload.size)
     classes = [(97 * i + 1) % 1000 for i in range(workload.batch)]  # different classes
-    if method == "guided":
-        calls = {"floor": guided_floor(copy.deepcopy(model), x, classes)}
-    else:
-        calls = {"floor": cam_floor(copy.deepcopy(model), workload.layer, x, classes)}
+    calls = {"floor": floor_call(method, copy.deepcopy(model), workload.layer, x, classes)}
     for library, make_call in CONTENDERS.items():
         call = make_call(method, copy.deepcopy(model), workload.layer, x, classes)
         if call is not None:
@@ -240,8 +259,8 @@ def format_report(rows: list[Row], repeats: int, warmup: int) -> str:
     header = (
         f"camkit speed, {datetime.date.today().isoformat()}: torch {torch.__version__}, {cpu_model()}, "
         f"{core_count()} cores, {torch.get_num_threads()} threads; median of {repeats} interleaved "
-        f"calls after {warmup} warm-up. Targets: camkit ≤ {TARGET_RATIO['gradcam']:.2f}× the floor "
-        f"(Grad-CAM, LayerCAM), ≤ {TARGET_RATIO['guided']:.2f}× (Guided Backprop)."
+        f"calls after {warmup} warm-up. Targets: camkit ≤ {TARGET_RATIO['layer map']:.2f}× the floor "
+        f"(layer maps), ≤ {TARGET_RATIO['input gradient']:.2f}× (input gradients)."
     )
     lines = [
         header,
@@ -254,8 +273,8 @@ def format_report(rows: list[Row], repeats: int, warmup: int) -> str:
         cells = " | ".join(format_cell(row, library) for library in LIBRARIES)
         verdict = "PASS" if row.passed else "MISS"
         lines.append(
-            f"| {METHOD_TITLES[row.method]} | {row.model} | {row.floor * 1e3:.0f} | {cells} "
-            f"| {verdict} (≤ {TARGET_RATIO[row.method]:.2f}×) |"
+            f"| {camkit.method_info(row.method).title} | {row.model} | {row.floor * 1e3:.0f} | {cells} "
+            f"| {verdict} (≤ {row.target:.2f}×) |"
         )
     lines += ["", *NOTES]
     return "\n".join(lines) + "\n"
@@ -263,6 +282,9 @@ def format_report(rows: list[Row], repeats: int, warmup: int) -> str:
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--methods", nargs="+", default=DEFAULT_METHODS, metavar="NAME",
+                        help=f"registered methods to time, or 'all' (default: {' '.join(DEFAULT_METHODS)}; "
+                        f"registered: {' '.join(camkit.available_methods())})")
     parser.add_argument("--repeats", type=int, default=9, help="timed calls per contender (default 9)")
     parser.add_argument("--quick", action="store_true", help="3 timed calls and 1 warm-up, a rough look (overrides --repeats)")
     parser.add_argument("--out", type=Path, help="also write the markdown table to this file")
@@ -275,11 +297,14 @@ def main() -> None:
     torch.set_num_threads(core_count())
     warnings.filterwarnings("ignore", message="Setting backward hooks on ReLU activations")
     warnings.filterwarnings("ignore", message="Input Tensor 0 did not already require gradients")
+    methods = camkit.available_methods() if args.methods == ["all"] else args.methods
+    for method in methods:
+        camkit.method_info(method)  # an unknown name fails here, before any timing
     rows = []
     for workload in WORKLOADS:
-        for method in METHODS:
+        for method in methods:
             rows.append(measure(method, workload, repeats, warmup))
-            print(f"measured {METHOD_TITLES[method]} on {workload.model}", flush=True)
+            print(f"measured {camkit.method_info(method).title} on {workload.model}", flush=True)
     report = format_report(rows, repeats, warmup)
     print(report)
     if args.out is not None:

@@ -2,18 +2,52 @@
 
 >>> cam = camkit.GradCAM(model, layer="layer4")
 >>> maps = cam(x)            # (B, H, W) in [0, 1], on x's device
+
+Layout: :mod:`camkit.core` (the methods and what they share), :mod:`camkit.image` (numpy in and
+pictures out), :mod:`camkit.zoo` (models, ShapeScenes, training, sample photos),
+:mod:`camkit.evaluation` (metrics and scoring) and :mod:`camkit.apps` (the CLI and the explorer).
 """
 
-from .guided import Deconvnet, GuidedBackprop, GuidedGradCAM, InputGradient
+import importlib
+from types import ModuleType
+
+from .core.base import ActivationMap, CallContext, MapResult, normalize_maps, resize_maps
+from .core.cam import CAM
+from .core.grad_cam import GradCAM
+from .core.guided_grad_cam import GuidedGradCAM
+from .core.input_gradient import Deconvnet, GuidedBackprop, InputGradient
+from .core.layer_cam import LayerCAM
+from .core.registry import MethodInfo, available_methods, method_info, register
+from .core.targets import ClassLogit, ClassProbability
 from .image import deprocess, load_image, overlay, show_maps, to_tensor
-from .methods import CAM, ActivationMap, GradCAM, LayerCAM, MapResult, normalize_maps, resize_maps
-from .targets import ClassLogit, ClassProbability
 
 __version__ = "0.1.0"
+
+_SHORT_NAMES = {
+    "zoo": "camkit.zoo",
+    "samples": "camkit.zoo.samples",
+    "efficientnet": "camkit.zoo.efficientnet",
+    "shapes": "camkit.zoo.shapes",
+    "training": "camkit.zoo.training",
+    "evaluation": "camkit.evaluation",
+    "metrics": "camkit.evaluation.metrics",
+    "explorer": "camkit.apps.explorer",
+    "cli": "camkit.apps.cli",
+}
+"""``from camkit import samples, zoo`` and ``camkit.metrics.pointing_game`` keep working: the
+modules around the core are imported on first use (the zoo's and the explorer's dependencies are
+optional extras), under their short names."""
+
+
+def __getattr__(name: str) -> ModuleType:
+    if name in _SHORT_NAMES:
+        return importlib.import_module(_SHORT_NAMES[name])
+    raise AttributeError(f"module 'camkit' has no attribute {name!r}")
 
 __all__ = [
     "CAM",
     "ActivationMap",
+    "CallContext",
     "ClassLogit",
     "ClassProbability",
     "Deconvnet",
@@ -23,10 +57,14 @@ __all__ = [
     "InputGradient",
     "LayerCAM",
     "MapResult",
+    "MethodInfo",
+    "available_methods",
     "deprocess",
     "load_image",
+    "method_info",
     "normalize_maps",
     "overlay",
+    "register",
     "resize_maps",
     "show_maps",
     "to_tensor",

@@ -1,7 +1,7 @@
-"""``python -m camkit``: the same as the ``camkit`` command (see :mod:`camkit.cli`)."""
+"""``python -m camkit``: the same as the ``camkit`` command (see :mod:`camkit.apps.cli`)."""
 
 import sys
 
-from .cli import main
+from .apps.cli import main
 
 sys.exit(main())

@@ -1,7 +1,10 @@
 """Images in and pictures out: the only place where camkit touches numpy.
 
 * :func:`load_image` reads a path, a PIL image or an array as RGB uint8 (H, W, 3).
-* :func:`to_tensor` / :func:`denormalize` apply and undo ImageNet normalisation.
+* :func:`pixels_to_tensor` turns uint8 pixels into a float tensor in [0, 1] (the one place that
+  does); :func:`to_tensor` also resizes and standardises with ImageNet's mean and std
+  (:func:`standardize`, undone by :func:`unstandardize`).  In camkit "normalize" means only the
+  min-max scaling of maps to [0, 1] (:func:`camkit.normalize_maps`).
 * :func:`overlay` blends a map over an image with an OpenCV colormap.  OpenCV returns BGR; the
   result is converted to RGB here, otherwise "red = important" reads as "blue = important".
 * :func:`deprocess` makes a guided gradient visible: zero mean, std 0.1, +0.5, clip to [0, 1].
@@ -60,13 +63,20 @@ def to_tensor(
     image: ImageLike, size: int | tuple[int, int] | None = None,
     mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD,
 ) -> torch.Tensor:
-    """RGB image -> normalised float tensor (3, H, W), optionally resized (bilinear) to ``size``."""
-    array = load_image(image)
-    tensor = torch.from_numpy(array).permute(2, 0, 1).float().div(255)
+    """RGB image -> standardised float tensor (3, H, W), optionally resized (bilinear) to ``size``."""
+    tensor = pixels_to_tensor(load_image(image))
     if size is not None:
         hw = (size, size) if isinstance(size, int) else tuple(size)
         tensor = F.interpolate(tensor[None], size=hw, mode="bilinear", align_corners=False, antialias=True)[0]
-    return normalize(tensor, mean, std)
+    return standardize(tensor, mean, std)
+
+
+def pixels_to_tensor(pixels: np.ndarray) -> torch.Tensor:
+    """RGB uint8 pixels (H, W, 3) or (B, H, W, 3) -> float tensor (3, H, W) or (B, 3, H, W) in [0, 1]."""
+    if pixels.dtype != np.uint8 or pixels.ndim not in (3, 4) or pixels.shape[-1] != 3:
+        raise ValueError(f"Expected RGB uint8 pixels (H, W, 3) or (B, H, W, 3), got {pixels.dtype} {pixels.shape}.")
+    pixels = np.ascontiguousarray(pixels) if pixels.flags.writeable else pixels.copy()
+    return torch.from_numpy(pixels).movedim(-1, -3).float().div_(255)
 
 
 def _channel_stats(x: torch.Tensor, values: Sequence[float]) -> torch.Tensor:
@@ -74,13 +84,13 @@ def _channel_stats(x: torch.Tensor, values: Sequence[float]) -> torch.Tensor:
     return torch.tensor(values, dtype=x.dtype, device=x.device).view(shape)
 
 
-def normalize(x: torch.Tensor, mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD) -> torch.Tensor:
+def standardize(x: torch.Tensor, mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD) -> torch.Tensor:
     """(x - mean) / std per channel, for (3, H, W) or (B, 3, H, W) tensors in [0, 1]."""
     return (x - _channel_stats(x, mean)) / _channel_stats(x, std)
 
 
-def denormalize(x: torch.Tensor, mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD) -> torch.Tensor:
-    """Undo :func:`normalize`: x * std + mean, clipped to [0, 1]."""
+def unstandardize(x: torch.Tensor, mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD) -> torch.Tensor:
+    """Undo :func:`standardize`: x * std + mean, clipped to [0, 1]."""
     return (x * _channel_stats(x, std) + _channel_stats(x, mean)).clamp(0, 1)
 
 

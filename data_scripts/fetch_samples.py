@@ -4,7 +4,7 @@
 
 The photo comes from pytorch-grad-cam's repository (``examples/both.png``) and is saved as
 ``$CAMKIT_HOME/samples/cat_and_dog.png`` (default ``~/.cache/camkit/samples``); afterwards
-``camkit.samples.load("cat_and_dog")`` and ``camkit cat_and_dog`` use it.  Everything else in
+``camkit.zoo.samples.load("cat_and_dog")`` and ``camkit cat_and_dog`` use it.  Everything else in
 camkit works without it.  Without internet the script says so in one line and exits with 1.
 """
 
@@ -17,7 +17,7 @@ import urllib.request
 import cv2
 import numpy as np
 
-from camkit.samples import CAT_AND_DOG_FILE, samples_dir
+from camkit.zoo.samples import CAT_AND_DOG_FILE, samples_dir
 
 URL = "https://raw.githubusercontent.com/jacobgil/pytorch-grad-cam/master/examples/both.png"
 TIMEOUT_SECONDS = 10

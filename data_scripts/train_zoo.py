@@ -9,7 +9,7 @@ the notebooks' claims are checked against zoos trained with several seeds
 (``docs/seeds.md``).
 
 Weights and a JSON of metrics per model go to ``$CAMKIT_HOME/shapes-v<N>/`` (default
-``~/.cache/camkit``).  The recipes live in :func:`camkit.training.default_config`; their
+``~/.cache/camkit``).  The recipes live in :func:`camkit.zoo.training.default_config`; their
 calibration is summarised there.  Nothing is downloaded.
 """
 
@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
 from camkit import zoo  # noqa: E402
-from camkit.training import default_config, train_and_save  # noqa: E402
+from camkit.zoo.training import default_config, train_and_save  # noqa: E402
 
 MEASURED_WALL_SECONDS = {"vgg16": 355, "alexnet": 75, "resnet18": 245, "shufflenet_v2_x1_0": 145}
 """Each model's training, data and scoring on a quiet 2-core AMD EPYC (the JSONs' ``wall_seconds``,

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 import camkit
-from camkit import efficientnet, samples
+from camkit.zoo import efficientnet, samples
 from camkit.image import to_tensor
 
 pytest.importorskip("efficientnet_lite_pytorch")

@@ -32,7 +32,7 @@ def test_not_a_tensor(resnet):
 
 
 def test_channel_count(resnet):
-    with pytest.raises(ValueError, match="1 channels but the model's first convolution takes 3"):
+    with pytest.raises(ValueError, match=r"first convolution the model runs, 'conv1', takes 3 channels but receives 1"):
         camkit.GradCAM(resnet, "layer4")(torch.randn(1, 1, 64, 64))
 
 

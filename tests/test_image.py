@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 import camkit
-from camkit.image import denormalize, heatmap, normalize, to_image
+from camkit.image import heatmap, standardize, to_image, unstandardize
 
 matplotlib.use("Agg")
 
@@ -52,12 +52,12 @@ def test_to_tensor_normalises_with_imagenet_statistics(rgb):
     assert x[0, 0, 0].item() == pytest.approx((1 - 0.485) / 0.229)
     assert x[2, 0, 0].item() == pytest.approx((0 - 0.406) / 0.225)
     assert camkit.to_tensor(rgb, size=4).shape == (3, 4, 4)
-    assert np.array_equal(to_image(denormalize(x)), rgb)
+    assert np.array_equal(to_image(unstandardize(x)), rgb)
 
 
-def test_normalize_and_denormalize_are_inverse_on_batches():
+def test_standardize_and_unstandardize_are_inverse_on_batches():
     x = torch.rand(2, 3, 5, 5)
-    torch.testing.assert_close(denormalize(normalize(x)), x)
+    torch.testing.assert_close(unstandardize(standardize(x)), x)
 
 
 def test_heatmap_is_rgb_jet_red_for_high_and_blue_for_low():
@@ -102,3 +102,16 @@ def test_deprocess_centres_at_half_with_std_point_one():
 def test_show_maps_draws_a_grid(rgb):
     fig = camkit.show_maps([rgb, torch.rand(4, 4), torch.rand(3, 4, 4)], titles=["a", "b", "c"], ncols=2)
     assert len(fig.axes) == 4 and fig.axes[0].get_title() == "a"
+
+
+def test_pixels_to_tensor_scales_and_moves_the_channels():
+    from camkit.image import pixels_to_tensor
+
+    pixels = np.arange(2 * 3 * 4 * 3, dtype=np.uint8).reshape(2, 3, 4, 3)
+    pixels.flags.writeable = False  # e.g. an array from np.asarray(PIL image): no warning, no change
+    batch = pixels_to_tensor(pixels)
+    assert batch.shape == (2, 3, 3, 4) and batch.dtype == torch.float32
+    assert batch[1, 2, 0, 1] == pixels[1, 0, 1, 2] / 255
+    assert torch.equal(pixels_to_tensor(pixels[0]), batch[0])
+    with pytest.raises(ValueError, match="RGB uint8 pixels"):
+        pixels_to_tensor(pixels.astype(np.float32))

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from camkit import metrics
-from camkit.metrics import mass_share
+from camkit.evaluation import metrics
+from camkit.evaluation.metrics import mass_share
 
 
 def test_mass_share_by_hand():

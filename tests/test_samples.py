@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from camkit import samples
+from camkit.zoo import samples
 
 pytest.importorskip("skimage")
 pytest.importorskip("sklearn")

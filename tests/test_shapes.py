@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from camkit.image import IMAGENET_MEAN, IMAGENET_STD
-from camkit.metrics import pointing_game, pointing_tolerance
-from camkit.shapes import SHAPE_CLASSES, ShapeScenes, mask_box, show_scenes
+from camkit.evaluation.metrics import pointing_game, pointing_tolerance
+from camkit.zoo.shapes import SHAPE_CLASSES, ShapeScenes, mask_box, show_scenes
 
 
 def digest(image: np.ndarray) -> str:

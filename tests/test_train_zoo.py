@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from camkit import training, zoo
+from camkit import zoo
+from camkit.zoo import training
 
 from .scripts import load_script
 

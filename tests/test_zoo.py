@@ -12,7 +12,7 @@ import torchvision
 
 import camkit
 from camkit import zoo
-from camkit.shapes import SHAPE_CLASSES, ShapeScenes
+from camkit.zoo.shapes import SHAPE_CLASSES, ShapeScenes
 
 
 @pytest.fixture
@@ -21,7 +21,7 @@ def homes(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     monkeypatch.setenv("CAMKIT_HOME", str(tmp_path / "camkit"))
     monkeypatch.delenv("CAMKIT_WEIGHTS", raising=False)
-    monkeypatch.setattr(zoo, "_host_reachable", lambda host, timeout=3.0: False)
+    monkeypatch.setattr(zoo, "host_reachable", lambda host, timeout=3.0: False)
     monkeypatch.setattr(zoo, "_announced", set())
     return tmp_path
 
@@ -155,9 +155,7 @@ def test_camkit_weights_overrides_auto(homes, monkeypatch):
 
 
 def test_no_train_makes_missing_shapes_weights_an_error(homes, monkeypatch):
-    import camkit.training
-
-    monkeypatch.setattr(camkit.training, "train_and_save", lambda *a, **k: pytest.fail("must not train"))
+    monkeypatch.setattr(zoo, "train_and_save", lambda *a, **k: pytest.fail("must not train"))
     monkeypatch.setenv("CAMKIT_NO_TRAIN", "1")
     with pytest.raises(FileNotFoundError, match=r"CAMKIT_NO_TRAIN is set.*make zoo"):
         zoo.load("alexnet", weights="shapes")
@@ -208,7 +206,7 @@ def test_trained_shapes_zoo(name):
     AlexNet 99 / 95-97 %, ResNet18 97-99 / 92-95 %, ShuffleNetV2 97-100 / 85-90 %: ShuffleNet's
     recipe does not reach the 90 % pointing target for every seed.
     """
-    from camkit.training import evaluate
+    from camkit.zoo.training import evaluate
 
     if not zoo.shapes_weights_path(name).is_file():
         pytest.skip(f"{name}: no trained weights in {zoo.shapes_weights_path(name).parent}; "
@@ -221,7 +219,7 @@ def test_trained_shapes_zoo(name):
 
 
 def test_picture_gives_back_the_pixels_the_model_saw():
-    from camkit import efficientnet
+    from camkit.zoo import efficientnet
 
     net = zoo.load("efficientnet_lite0", weights="imagenet")
     image = np.random.default_rng(0).integers(0, 256, (300, 400, 3), dtype=np.uint8)

@@ -12,21 +12,28 @@ The same torch build on the same kind of CPU gives the same weights.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
 import platform
 import sys
 import time
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import torchvision
 import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from .metrics import pointing_tolerance
+from ..core.grad_cam import GradCAM
+from ..evaluation.metrics import pointing_tolerance
+from ..evaluation.scoring import pointing_scores
+from .architectures import ARCHITECTURES, SHAPES_INPUT_SIZES, fold_batchnorm, shapes_architecture
+from .cache import SHAPES_VERSION, shapes_weights_path
 from .shapes import SceneBank, ShapeScenes, scene_bank
 
 
@@ -36,16 +43,13 @@ class TrainConfig:
 
     steps: int = 800
     batch_size: int = 32
-    lr: float = 1e-3
-    optimizer: str = "adam"  # "adam" | "adamw" | "sgd"
-    weight_decay: float = 0.0
+    lr: float = 1e-3  # Adam's
     warmup: float = 0.05  # fraction of the steps with a linear warm-up, then cosine decay to 0
     seed: int = 0
     size: int = 96
     test_scenes: int = 500
     threads: int = 2
     batchnorm: bool = False  # train VGG/AlexNet with BatchNorm, folded into the convolutions after
-    data: dict = field(default_factory=dict)  # extra ShapeScenes arguments (scale, blur, ...)
 
     def replace(self, **changes) -> "TrainConfig":
         """A copy with some fields changed."""
@@ -68,8 +72,6 @@ def default_config(name: str) -> TrainConfig:
     * ``shufflenet_v2_x1_0``, 112 px, 800 steps, lr 4e-3: 98.8 / 89.8% and 96.6 / 85.8%
       (lr 2e-3 learns too slowly; at 96 px its 3 x 3 ``conv5`` points at 67%).
     """
-    from .zoo import SHAPES_INPUT_SIZES
-
     recipes = {
         "resnet18": TrainConfig(steps=400, lr=1e-3),
         "vgg16": TrainConfig(steps=240, lr=7e-4, batchnorm=True),
@@ -80,8 +82,8 @@ def default_config(name: str) -> TrainConfig:
 
 
 def _datasets(config: TrainConfig) -> tuple[ShapeScenes, ShapeScenes]:
-    train = ShapeScenes("train", size=config.size, length=config.steps * config.batch_size, seed=config.seed, **config.data)
-    test = ShapeScenes("test", size=config.size, length=config.test_scenes, seed=config.seed, **config.data)
+    train = ShapeScenes("train", size=config.size, length=config.steps * config.batch_size, seed=config.seed)
+    test = ShapeScenes("test", size=config.size, length=config.test_scenes, seed=config.seed)
     return train, test
 
 
@@ -93,9 +95,6 @@ def evaluate(model: nn.Module, layer: str, data: ShapeScenes | SceneBank, count:
     The map explains the true class; a hit is an argmax within :func:`pointing_tolerance` of
     the object's mask.  Returns ``{"accuracy", "pointing", "scenes"}``.
     """
-    from .evaluation import pointing_scores
-    from .methods import GradCAM
-
     scores = pointing_scores(model, data, {"pointing": GradCAM(model, layer)}, count, batch_size)
     return {"accuracy": scores["accuracy"], "pointing": scores["pointing"], "scenes": scores["scenes"]}
 
@@ -132,41 +131,38 @@ def _learning_rate(config: TrainConfig, step: int) -> float:
     return config.lr * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def _optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
-    params = model.parameters()
-    if config.optimizer == "adam":
-        return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
-    if config.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
-    if config.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=config.lr, momentum=0.9, nesterov=True, weight_decay=config.weight_decay)
-    raise ValueError(f"Unknown optimizer {config.optimizer!r}: use 'adam', 'adamw' or 'sgd'.")
+@contextlib.contextmanager
+def torch_settings(threads: int, seed: int) -> Iterator[None]:
+    """Deterministic training settings for the block; torch's thread count, deterministic-algorithms
+    flags and global random state are given back as they were, also after an error."""
+    saved_threads = torch.get_num_threads()
+    saved_deterministic = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled())
+    saved_rng = torch.get_rng_state()
+    try:
+        torch.set_num_threads(threads)
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.manual_seed(seed)
+        yield
+    finally:
+        torch.set_num_threads(saved_threads)
+        torch.use_deterministic_algorithms(saved_deterministic[0], warn_only=saved_deterministic[1])
+        torch.set_rng_state(saved_rng)
 
 
-def train(name: str, config: TrainConfig | None = None, progress: bool = True,
-          eval_every: int = 0) -> tuple[nn.Module, dict]:
-    """Train the ShapeScenes model ``name`` from scratch; returns ``(model in eval mode, metrics)``.
-
-    ``eval_every`` > 0 also scores the model on 200 validation scenes every that many steps
-    (recorded under ``"curve"``; for calibration).
-    """
-    from .zoo import ARCHITECTURES, fold_batchnorm, shapes_architecture
-
-    def deployable() -> nn.Module:  # the network that is saved and explained
-        return fold_batchnorm(model.eval(), shapes_architecture(name)).eval() if config.batchnorm else model
-
+def train(name: str, config: TrainConfig | None = None, progress: bool = True) -> tuple[nn.Module, dict]:
+    """Train the ShapeScenes model ``name`` from scratch; returns ``(model in eval mode, metrics)``."""
     config = config or default_config(name)
+    with torch_settings(config.threads, config.seed):
+        return _train(name, config, progress)
+
+
+def _train(name: str, config: TrainConfig, progress: bool) -> tuple[nn.Module, dict]:
     wall_began, cpu_began = time.perf_counter(), time.process_time()
-    torch.set_num_threads(config.threads)
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    torch.manual_seed(config.seed)
     model = shapes_architecture(name, batchnorm=config.batchnorm)
     layer = ARCHITECTURES[name].layer
     train_data, test_data = _datasets(config)
     bank = scene_bank(train_data)
-    val_bank = scene_bank(ShapeScenes("val", size=config.size, length=200, seed=config.seed, **config.data))
-    optimizer = _optimizer(config, model)
-    curve = []
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     seconds = 0.0
     bar = progress_bar(range(config.steps), f"{name} (seed {config.seed})", enabled=progress)
     for step in bar:
@@ -183,11 +179,9 @@ def train(name: str, config: TrainConfig | None = None, progress: bool = True,
         seconds += time.perf_counter() - began
         if step % 20 == 0:
             bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
-        if eval_every and (step + 1) % eval_every == 0:
-            scores = evaluate(deployable(), layer, val_bank)
-            curve.append({"step": step + 1, "seconds": round(seconds, 1), "loss": round(loss.item(), 4), **scores})
-            bar.write(f"{name} step {step + 1}: {scores} ({seconds:.0f} s)", file=sys.stderr)
-    model = deployable()
+    model.eval()
+    if config.batchnorm:  # the network that is saved and explained
+        model = fold_batchnorm(model, shapes_architecture(name)).eval()
     began = time.perf_counter()
     scores = evaluate(model, layer, test_data)
     metrics = {
@@ -205,20 +199,16 @@ def train(name: str, config: TrainConfig | None = None, progress: bool = True,
         "samples": config.steps * config.batch_size,
         "config": dataclasses.asdict(config),
         "torch": torch.__version__,
-        "torchvision": __import__("torchvision").__version__,
+        "torchvision": torchvision.__version__,
         "threads": torch.get_num_threads(),
         "machine": platform.platform(),
         "processor": platform.processor() or platform.machine(),
     }
-    if curve:
-        metrics["curve"] = curve
-    return model.eval(), metrics
+    return model, metrics
 
 
 def train_and_save(name: str, config: TrainConfig | None = None, progress: bool = True) -> dict:
     """Train ``name`` and write its weights and metrics into camkit's cache; returns the metrics."""
-    from .zoo import SHAPES_VERSION, shapes_weights_path
-
     model, metrics = train(name, config, progress=progress)
     metrics["shapes_version"] = SHAPES_VERSION
     path: Path = shapes_weights_path(name)

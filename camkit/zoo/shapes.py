@@ -33,7 +33,7 @@ scene does not depend on which other scenes were generated, or in which order, a
 train / val / test splits come from disjoint seed streams.
 
 >>> data = ShapeScenes("train", size=96, length=10_000)
->>> x, label = data[0]            # (3, 96, 96) ImageNet-normalised float tensor, int
+>>> x, label = data[0]            # (3, 96, 96) float tensor standardised with ImageNet's mean and std, int
 >>> scene = data.scene(0)         # raw uint8 image, labels, masks, boxes
 >>> fig = show_scenes(data, 16)   # labelled grid (matplotlib Figure)
 """
@@ -50,7 +50,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .image import normalize
+from ..image import pixels_to_tensor, standardize
 
 SHAPE_CLASSES: list[str] = ["circle", "square", "triangle", "star", "cross", "ring"]
 """Class names, in label order."""
@@ -76,7 +76,7 @@ class Scene:
     """One generated scene, in pixels of the ``size x size`` image.
 
     Attributes:
-        image: RGB uint8 array (S, S, 3), before normalisation (for display).
+        image: RGB uint8 array (S, S, 3), before standardisation (for display).
         labels: int64 array (k,), class index of each object (k = 1 or 2).
         masks: bool array (k, S, S), the pixels each object covers (at least half covered,
             after anti-aliasing).
@@ -217,7 +217,7 @@ class ShapeScenes(Dataset):
             background colour under it.
         noise: standard deviation of the Gaussian pixel noise added to the whole image (0..255).
 
-    ``dataset[i]`` is ``(x, label)``: ``x`` the (3, S, S) float tensor normalised with the ImageNet
+    ``dataset[i]`` is ``(x, label)``: ``x`` the (3, S, S) float tensor standardised with the ImageNet
     mean and std (the preprocessing of torchvision's models), ``label`` an int for one object or
     an int64 tensor (objects,) for several.  :meth:`scene` gives the raw image, masks and boxes.
     """
@@ -306,6 +306,10 @@ class ShapeScenes(Dataset):
             return x, int(scene.labels[0])
         return x, torch.from_numpy(scene.labels)
 
+    def bank(self) -> "SceneBank":
+        """The process-wide in-memory bank of these scenes (single-object scenes only)."""
+        return scene_bank(self)
+
     def batch(self, indices: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
         """Stack scenes into ``(x (B, 3, S, S), labels (B,) or (B, objects))`` without a DataLoader."""
         scenes = [self.scene(i) for i in indices]
@@ -315,8 +319,8 @@ class ShapeScenes(Dataset):
 
 
 def to_input(image: np.ndarray) -> torch.Tensor:
-    """RGB uint8 (S, S, 3) -> ImageNet-normalised float tensor (3, S, S)."""
-    return normalize(torch.from_numpy(image).permute(2, 0, 1).float().div_(255))
+    """RGB uint8 (S, S, 3) -> float tensor (3, S, S) standardised with ImageNet's mean and std."""
+    return standardize(pixels_to_tensor(image))
 
 
 def show_scenes(data: ShapeScenes, count: int = 16, start: int = 0, ncols: int | None = None,
@@ -375,10 +379,9 @@ class SceneBank:
         self.images, self.labels, self.masks = images, labels, masks
 
     def batch(self, start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``(x, labels, masks)`` of scenes ``start .. stop - 1`` (normalised float input)."""
+        """``(x, labels, masks)`` of scenes ``start .. stop - 1`` (standardised float input)."""
         self.ensure(stop)
-        images = torch.from_numpy(self.images[start:stop]).permute(0, 3, 1, 2).float().div_(255)
-        return normalize(images), torch.from_numpy(self.labels[start:stop]), torch.from_numpy(self.masks[start:stop])
+        return standardize(pixels_to_tensor(self.images[start:stop])), torch.from_numpy(self.labels[start:stop]), torch.from_numpy(self.masks[start:stop])
 
     def __len__(self) -> int:
         return len(self.labels)

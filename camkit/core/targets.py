@@ -1,8 +1,9 @@
 """What to explain: turn a ``target`` argument into one score per sample.
 
 A target is ``None`` (each sample's top-1 class), an ``int`` (the same class for every sample), a
-sequence of B ints (one class per sample), or a callable that takes the logits (B, C) and returns
-B scores, as in pytorch-grad-cam.  :class:`ClassLogit` and :class:`ClassProbability` are such
+sequence of B ints (one class per sample), or a callable that takes the model's output (the logits
+(B, C), or whatever the model returns: a dict, a namedtuple) and returns B scores, as in
+pytorch-grad-cam.  :class:`ClassLogit` and :class:`ClassProbability` are such
 callables.  Every method backpropagates ``scores.sum()``: samples do not interact in an eval-mode
 network, so each sample's gradient is that of its own score.
 """
@@ -74,15 +75,35 @@ def class_indices(target: Target, logits: torch.Tensor) -> torch.Tensor:
     return torch.tensor(classes, device=logits.device)
 
 
-def target_scores(target: Target, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Scores (B,) to differentiate, and the class indices (B,) when the target names classes."""
-    if logits.dim() != 2:
-        raise ValueError(f"The model must return logits of shape (B, classes), got {tuple(logits.shape)}.")
+def target_scores(target: Target, output: object) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Scores (B,) to differentiate, and the class indices (B,) when the target names classes.
+
+    A callable target receives the model's raw ``output``; class targets need (B, classes) logits.
+    Non-finite scores raise: a map of a NaN score would be silently all zero.
+    """
     if callable(target) and not isinstance(target, torch.Tensor):
-        scores = target(logits)
-        if not isinstance(scores, torch.Tensor) or scores.shape != (logits.shape[0],):
+        scores = target(output)
+        batch = output.shape[0] if isinstance(output, torch.Tensor) else None
+        if not isinstance(scores, torch.Tensor) or scores.dim() != 1 or (batch is not None and scores.shape[0] != batch):
             shape = tuple(scores.shape) if isinstance(scores, torch.Tensor) else type(scores).__name__
-            raise ValueError(f"A target callable must return one score per sample, shape ({logits.shape[0]},); it returned {shape}.")
-        return scores, None
-    classes = class_indices(target, logits)
-    return logits.gather(1, classes[:, None])[:, 0], classes
+            wanted = f"({batch},)" if batch is not None else "(B,)"
+            raise ValueError(f"A target callable must return one score per sample, shape {wanted}; it returned {shape}.")
+        classes = None
+    else:
+        if not isinstance(output, torch.Tensor):
+            raise TypeError(
+                f"The model returns {type(output).__name__}, not a (B, classes) tensor of logits, so a class index "
+                "cannot pick a score. Pass a callable target that takes the output and returns one score per "
+                "sample, e.g. target=lambda out: out['out'][:, c].mean(dim=(1, 2)) for a segmentation dict."
+            )
+        if output.dim() != 2:
+            raise ValueError(f"The model must return logits of shape (B, classes), got {tuple(output.shape)}; "
+                             "for other outputs pass a callable target.")
+        classes = class_indices(target, output)
+        scores = output.gather(1, classes[:, None])[:, 0]
+    if not torch.isfinite(scores).all():
+        raise ValueError(
+            "The model's score is NaN or infinite for at least one sample, so its map would mean nothing. "
+            "Check the model's weights and the input for NaN/inf values (torch.isfinite)."
+        )
+    return scores, classes

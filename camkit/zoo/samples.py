@@ -27,8 +27,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .image import load_image
-from .zoo import camkit_home
+from ..image import load_image
+from .cache import camkit_home
 
 EGYPTIAN_CAT = 285
 ESPRESSO = 967

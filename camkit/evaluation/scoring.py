@@ -1,8 +1,11 @@
 """Scoring maps against the ground truth of ShapeScenes: the tables of the reproduction notebooks.
 
 Each method is a *map function* ``(x, classes) -> (B, H, W)`` non-negative maps at x's size,
-explaining ``classes[i]`` for sample ``i``: camkit's CAM, GradCAM and LayerCAM objects are map
-functions as they are.  :func:`map_methods` gives camkit's methods in that form; Guided Backprop's (B, 3, H, W) signed gradients become a map with :func:`saliency`.
+explaining ``classes[i]`` for sample ``i``: camkit's layer-map methods (CAM, GradCAM, LayerCAM)
+are map functions as they are.  :func:`map_methods` gives every method of the registry
+(:func:`camkit.available_methods`) in that form; the input-gradient methods' (B, 3, H, W) signed
+gradients become a map with :func:`saliency`.  The scene data (``camkit.zoo.shapes``) is read
+through its interface (``bank()``, ``scene(i)``, ``objects``), so evaluation needs no zoo import.
 
 * :func:`pointing_scores`: single-object scenes, the map of the true class; a hit when its
   maximum lies within the paper's 15 px at 224 px (same fraction of the side) of the object
@@ -16,16 +19,16 @@ functions as they are.  :func:`map_methods` gives camkit's methods in that form;
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
-from .guided import GuidedBackprop, GuidedGradCAM
-from .methods import CAM, GradCAM, LayerCAM
+from ..core.registry import INPUT_GRADIENT, available_methods, method_info
+from ..image import pixels_to_tensor, standardize
 from .metrics import mass_share, pointing_game, pointing_tolerance
-from .shapes import SceneBank, ShapeScenes, scene_bank, to_input
 
 MapFunction = Callable[[torch.Tensor, list[int]], torch.Tensor]
 
@@ -36,16 +39,36 @@ def saliency(gradients: torch.Tensor) -> torch.Tensor:
     return gradients.abs().amax(dim=1)
 
 
-def map_methods(model: nn.Module, layer: str, with_cam: bool = True) -> dict[str, MapFunction]:
-    """CAM (when ``with_cam``: the model must end in global average pooling and one linear layer),
-    Grad-CAM, LayerCAM, Guided Backprop and Guided Grad-CAM at ``layer``, as map functions."""
-    methods: dict[str, MapFunction] = {"CAM": CAM(model, layer)} if with_cam else {}
-    methods["Grad-CAM"] = GradCAM(model, layer)
-    methods["LayerCAM"] = LayerCAM(model, layer)
-    guided, guided_grad_cam = GuidedBackprop(model), GuidedGradCAM(model, layer)
-    methods["Guided Backprop"] = lambda x, classes: saliency(guided(x, classes))
-    methods["Guided Grad-CAM"] = lambda x, classes: saliency(guided_grad_cam(x, classes))
-    return methods
+def map_function(name: str, model: nn.Module, layer: str | None) -> MapFunction:
+    """The registered method ``name`` as a map function (input gradients through :func:`saliency`)."""
+    info = method_info(name)
+    method = info.create(model, layer if info.takes_layer else None)
+    if info.kind == INPUT_GRADIENT:
+        return lambda x, classes: saliency(method(x, classes))
+    return method
+
+
+def map_methods(model: nn.Module, layer: str, with_cam: bool = True,
+                names: Sequence[str] | None = None) -> dict[str, MapFunction]:
+    """Title -> map function of every registered method (or of ``names``) at ``layer``.
+
+    ``with_cam=False`` leaves CAM out (it needs global average pooling and one linear layer);
+    the counterfactual Grad-CAM is left out unless named (it explains the other classes).
+    """
+    names = [n for n in available_methods() if n != "gradcam-counterfactual"] if names is None else list(names)
+    return {method_info(n).title: map_function(n, model, layer) for n in names if with_cam or n != "cam"}
+
+
+@contextlib.contextmanager
+def eval_mode(model: nn.Module) -> Iterator[None]:
+    """The model in eval mode during the block; every module's mode given back afterwards."""
+    modes = {m: m.training for m in model.modules()}
+    model.eval()
+    try:
+        yield
+    finally:
+        for module, flag in modes.items():
+            module.training = flag
 
 
 def _device(model: nn.Module) -> torch.device:
@@ -53,16 +76,22 @@ def _device(model: nn.Module) -> torch.device:
     return parameter.device if parameter is not None else torch.device("cpu")
 
 
-def pointing_scores(model: nn.Module, data: ShapeScenes | SceneBank, methods: dict[str, MapFunction],
+def pointing_scores(model: nn.Module, data, methods: dict[str, MapFunction],
                     count: int | None = None, batch_size: int = 50) -> dict[str, float]:
     """Accuracy and, per method, the pointing-game hit rate on single-object scenes.
 
-    Returns ``{"accuracy": ..., "scenes": count, <method name>: hit rate, ...}``.
+    ``data`` is a :class:`camkit.zoo.shapes.ShapeScenes` or its ``SceneBank``; the model's mode is
+    left as it was.  Returns ``{"accuracy": ..., "scenes": count, <method name>: hit rate, ...}``.
     """
-    bank = data if isinstance(data, SceneBank) else scene_bank(data)
+    bank = data.bank() if hasattr(data, "bank") else data
     count = len(data) if count is None else count
     device = _device(model)
-    model.eval()
+    with eval_mode(model):
+        return _pointing_scores(model, bank, methods, count, batch_size, device)
+
+
+def _pointing_scores(model: nn.Module, bank, methods: dict[str, MapFunction], count: int, batch_size: int,
+                     device: torch.device) -> dict[str, float]:
     correct = 0
     hits = dict.fromkeys(methods, 0)
     for start in range(0, count, batch_size):
@@ -75,24 +104,29 @@ def pointing_scores(model: nn.Module, data: ShapeScenes | SceneBank, methods: di
     return {"accuracy": correct / count, "scenes": count, **{name: n / count for name, n in hits.items()}}
 
 
-def discrimination_scores(model: nn.Module, data: ShapeScenes, methods: dict[str, MapFunction],
+def discrimination_scores(model: nn.Module, data, methods: dict[str, MapFunction],
                           count: int | None = None, batch_size: int = 25) -> dict[str, float]:
     """Per method, the mean share of each class's map on its own object, of the map's mass on the
     two objects (two-object scenes): ``mass(named) / (mass(named) + mass(other))``.
 
     Both objects of every scene are explained, so each scene gives two shares; a map with no
     mass on either object tells them apart no better than chance and counts as one half.
+    ``data`` is a two-object :class:`camkit.zoo.shapes.ShapeScenes`; the model's mode is left as it was.
     Returns ``{"scenes": count, <method name>: mean share, ...}``.
     """
     if data.objects != 2:
         raise ValueError(f"discrimination_scores needs two-object scenes (ShapeScenes(objects=2)), got objects={data.objects}.")
     count = len(data) if count is None else count
-    device = _device(model)
-    model.eval()
+    with eval_mode(model):
+        return {"scenes": count, **_discrimination_shares(data, methods, count, batch_size, _device(model))}
+
+
+def _discrimination_shares(data, methods: dict[str, MapFunction], count: int, batch_size: int,
+                           device: torch.device) -> dict[str, float]:
     shares: dict[str, list[torch.Tensor]] = {name: [] for name in methods}
     for start in range(0, count, batch_size):
         scenes = [data.scene(i) for i in range(start, min(count, start + batch_size))]
-        x = torch.stack([to_input(s.image) for s in scenes]).to(device)
+        x = standardize(pixels_to_tensor(np.stack([s.image for s in scenes]))).to(device)
         masks = torch.from_numpy(np.stack([s.masks for s in scenes])).to(device)  # (B, 2, H, W)
         on_objects = masks.any(dim=1)
         for obj in (0, 1):
@@ -100,7 +134,7 @@ def discrimination_scores(model: nn.Module, data: ShapeScenes, methods: dict[str
             for name, method in methods.items():
                 share = mass_share(method(x, classes) * on_objects, masks[:, obj])
                 shares[name].append(share.nan_to_num(0.5))
-    return {"scenes": count, **{name: float(torch.cat(values).mean()) for name, values in shares.items()}}
+    return {name: float(torch.cat(values).mean()) for name, values in shares.items()}
 
 
 def summary_markdown(title: str, pointing: dict[str, float], discrimination: dict[str, float],

@@ -5,10 +5,11 @@
     python -m camkit --help
 
 It prints the top-5 classes with their probabilities and writes a PNG at the model's input
-resolution: the map blended over the image as the model saw it (after resizing and cropping),
-or, for the guided methods, the input gradient made visible with :func:`camkit.deprocess`.
-Problems the user can fix (no such file, not an image, unknown model, layer or class) end with
-exit status 2 and one line on stderr.
+resolution: a layer map blended over the image as the model saw it (after resizing and cropping),
+or an input gradient made visible with :func:`camkit.deprocess`.  ``--method`` takes any name of
+the method registry (:func:`camkit.available_methods`), read when the arguments are parsed.
+Problems the user can fix (no such file, a damaged image, unknown method, model, layer, class or
+device, missing weights) end with exit status 2 and one line on stderr.
 """
 
 from __future__ import annotations
@@ -24,18 +25,13 @@ import numpy as np
 import torch
 from PIL import Image
 
-from . import samples, zoo
-from .guided import GuidedBackprop, GuidedGradCAM
-from .image import deprocess, load_image, overlay, to_image
-from .methods import CAM, GradCAM, LayerCAM
+from .. import zoo
+from ..core.registry import INPUT_GRADIENT, LAYER_MAP, MethodInfo, available_methods, method_info
+from ..image import deprocess, load_image, overlay, to_image
+from ..zoo import samples
+from ..zoo.cache import imagenet_available
 
-METHODS = {
-    "gradcam": "Grad-CAM",
-    "cam": "CAM",
-    "layercam": "LayerCAM",
-    "guided": "Guided Backprop",
-    "guided-gradcam": "Guided Grad-CAM",
-}
+DEFAULT_METHOD = "gradcam"
 EXIT_USAGE = 2
 
 
@@ -44,11 +40,12 @@ class UsageError(Exception):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser (its help text documents every option)."""
+    """The argument parser (its help text documents every option and lists the registered methods)."""
+    methods = [method_info(name) for name in available_methods()]  # read now: methods registered late count
     parser = argparse.ArgumentParser(
         prog="camkit",
         description="Print a model's top-5 classes for an image, explain one class (a class activation "
-        "map, or Guided Backprop) and save the picture as PNG.",
+        "map or an input gradient) and save the picture as PNG.",
         epilog="Examples: camkit chelsea --model efficientnet_lite0 | "
         "camkit photo.jpg --method guided-gradcam --target 281 --out tabby.png",
     )
@@ -69,9 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
         "weights when cached or downloadable, else shapes",
     )
     parser.add_argument(
-        "--method", default="gradcam", choices=METHODS,
-        help="gradcam (default), cam (needs global average pooling + one linear layer), layercam, "
-        "guided (Guided Backprop, no layer) or guided-gradcam",
+        "--method", default=DEFAULT_METHOD, metavar="METHOD",
+        help=f"how to explain (default: {DEFAULT_METHOD}), a registered method; {method_help(methods)}",
     )
     parser.add_argument("--layer", help="dotted module name to explain, e.g. layer4 (default: the zoo's layer for the model)")
     parser.add_argument(
@@ -80,16 +76,35 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--out", default="cam.png",
-        help="where to write the PNG (default: cam.png), at the model's input size: the map over the image "
-        "as the model saw it (resized and cropped), or for the guided methods the deprocessed gradient",
+        help="where to write the PNG (default: cam.png), at the model's input size: a layer map over the image "
+        "as the model saw it (resized and cropped), or an input gradient, deprocessed",
     )
-    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    parser.add_argument("--device", default="cpu", help="cpu (default), cuda or mps, where PyTorch can use it")
     return parser
 
 
+def method_help(methods: Sequence[MethodInfo]) -> str:
+    """The registered methods by kind, each with its title and whether it takes no ``--layer``."""
+    groups = []
+    for kind, label in ((LAYER_MAP, "layer maps"), (INPUT_GRADIENT, "input gradients")):
+        entries = [f"{m.name} ({m.title}{'' if m.takes_layer else ', no --layer'})" for m in methods if m.kind == kind]
+        if entries:
+            groups.append(f"{label}: {', '.join(entries)}")
+    return "; ".join(groups)
+
+
+def find_method(name: str) -> MethodInfo:
+    """The registered method ``name``; an unknown name is a usage error listing the close names."""
+    try:
+        return method_info(name)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+
+
 def read_image(source: str) -> np.ndarray:
-    """An existing file wins; otherwise ``source`` must name a sample photo."""
+    """An existing file wins (a damaged one is an error); otherwise ``source`` must name a sample photo."""
     if os.path.exists(source):
+        check_intact(source)
         try:
             return load_image(source)
         except (OSError, ValueError) as error:
@@ -99,27 +114,61 @@ def read_image(source: str) -> np.ndarray:
     raise UsageError(f"No image file {source!r}, and no sample of that name (samples: {', '.join(samples.names())}).")
 
 
+def check_intact(path: str) -> None:
+    """Refuse a damaged image file, which OpenCV would decode in part without a word (e.g. a truncated JPEG).
+
+    Pillow decodes the whole file; one it cannot open at all is left to :func:`camkit.load_image`.
+    """
+    try:
+        picture = Image.open(path)
+    except (OSError, Image.DecompressionBombError):
+        return
+    with picture:
+        try:
+            picture.load()
+        except OSError as error:
+            raise UsageError(f"{path!r} is a damaged or truncated image file ({error}).") from None
+
+
+def available_devices() -> list[str]:
+    """The device types PyTorch can use on this machine: cpu, then cuda and mps where present."""
+    here = ["cpu"]
+    if torch.cuda.is_available():
+        here.append("cuda")
+    if torch.backends.mps.is_available():
+        here.append("mps")
+    return here
+
+
 def select_device(name: str) -> torch.device:
-    """The torch device ``name``, refusing CUDA when this machine has none."""
+    """The torch device ``name``, refusing one this machine does not have."""
+    here = available_devices()
     try:
         device = torch.device(name)
     except RuntimeError:
-        raise UsageError(f"Unknown device {name!r}; use cpu or cuda.") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UsageError("--device cuda was asked for, but PyTorch sees no CUDA GPU here; use --device cpu.")
+        raise UsageError(f"Unknown device {name!r}; available here: {', '.join(here)}.") from None
+    if device.type not in here:
+        raise UsageError(f"--device {name} is not available on this machine; available here: {', '.join(here)}.")
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise UsageError(f"--device {name}: PyTorch sees {torch.cuda.device_count()} CUDA GPU(s) here, "
+                         f"cuda:0 to cuda:{torch.cuda.device_count() - 1}.")
     return device
 
 
 def load_model(name: str, weights: str, device: torch.device) -> tuple[zoo.ZooModel, list[str]]:
-    """The zoo model, and the notes the zoo announced while loading (weights it chose, and why)."""
+    """The zoo model on ``device``, and the notes the zoo announced while loading (weights it chose, and why)."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            zoo_model = zoo.load(name, weights=weights, device=device)
-        except ValueError as error:
+            choice = zoo.resolve_weights(name, weights)
+            zoo_model = zoo.load(name, weights=choice)
+        except (ValueError, FileNotFoundError) as error:  # unknown name; shapes weights not built (CAMKIT_NO_TRAIN)
             raise UsageError(str(error)) from None
-        except RuntimeError as error:  # weights neither cached nor downloadable
-            raise UsageError(f"{error} (--model efficientnet_lite0 needs no download.)") from None
+        except RuntimeError as error:
+            missing_imagenet = choice == "imagenet" and not imagenet_available(name)
+            hint = " (--model efficientnet_lite0 needs no download.)" if missing_imagenet else ""
+            raise UsageError(f"{error}{hint}") from None
+    zoo_model.model.to(device)
     return zoo_model, [str(w.message) for w in caught]
 
 
@@ -140,28 +189,27 @@ def class_index(target: str, categories: Sequence[str], logits: torch.Tensor) ->
     raise UsageError(f"Unknown class {target!r}: give top1, an index, or a class name of the model.{hint}")
 
 
-def explain(
-    zoo_model: zoo.ZooModel, method: str, layer: str, x: torch.Tensor, target: int
-) -> np.ndarray:
-    """The picture to save: an overlay for the map methods, the deprocessed gradient for guided ones."""
+def explain(zoo_model: zoo.ZooModel, info: MethodInfo, layer: str | None, x: torch.Tensor, target: int) -> np.ndarray:
+    """The picture to save: a layer map over the image, or an input gradient, deprocessed."""
     try:
-        if method == "guided":
-            return to_image(deprocess(GuidedBackprop(zoo_model.model)(x, target)[0]))
-        if method == "guided-gradcam":
-            return to_image(deprocess(GuidedGradCAM(zoo_model.model, layer)(x, target)[0]))
-        map_method = {"gradcam": GradCAM, "cam": CAM, "layercam": LayerCAM}[method]
-        cam_map = map_method(zoo_model.model, layer)(x, target)[0]
+        result = info.create(zoo_model.model, layer)(x, target)[0]
     except (ValueError, TypeError, RuntimeError) as error:
         raise UsageError(str(error)) from None
-    return overlay(zoo_model.picture(x[0]), cam_map)
+    if info.kind == LAYER_MAP:
+        return overlay(zoo_model.picture(x[0]), result)
+    return to_image(deprocess(result))
 
 
 def run(args: argparse.Namespace) -> None:
     """Everything after parsing; raises :class:`UsageError` for problems the user can fix."""
+    info = find_method(args.method)
     image = read_image(args.image)
     device = select_device(args.device)
     zoo_model, notes = load_model(args.model, args.weights, device)
-    layer = args.layer or zoo_model.layer
+    if args.layer is not None and not info.takes_layer:
+        why = "it explains the input pixels" if info.kind == INPUT_GRADIENT else "it takes no layer"
+        notes.append(f"--layer does not apply to {info.title} ({why}); ignored")
+    layer = (args.layer or zoo_model.layer) if info.takes_layer else None
     x = zoo_model.preprocess(image)[None].to(device)
     with torch.no_grad():
         logits = zoo_model.model(x)[0]
@@ -175,13 +223,13 @@ def run(args: argparse.Namespace) -> None:
     for rank, (p, index) in enumerate(zip(top.values.tolist(), top.indices.tolist()), start=1):
         print(f"  {rank}. {index:4d} {zoo_model.categories[index]:<30} {100 * p:5.1f}%")
 
-    picture = explain(zoo_model, args.method, layer, x, target)
+    picture = explain(zoo_model, info, layer, x, target)
     try:
         Image.fromarray(picture).save(args.out)
     except (OSError, ValueError) as error:
         raise UsageError(f"Cannot write {args.out!r}: {error}") from None
-    where = "" if args.method == "guided" else f" at layer {layer!r}"
-    print(f"{METHODS[args.method]} of class {target} {zoo_model.categories[target]!r}{where} -> "
+    where = f" at layer {layer!r}" if info.takes_layer else ""
+    print(f"{info.title} of class {target} {zoo_model.categories[target]!r}{where} -> "
           f"{args.out} ({picture.shape[1]}x{picture.shape[0]})")
 
 

@@ -28,7 +28,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from .image import ImageLike, load_image, normalize
+from ..image import ImageLike, load_image, pixels_to_tensor, standardize
 
 INPUT_SIZE = 224
 CROP_FRACTION = INPUT_SIZE / (INPUT_SIZE + 32)
@@ -108,5 +108,4 @@ def preprocess(image: ImageLike) -> torch.Tensor:
     top, left = (height - side) // 2, (width - side) // 2
     crop = Image.fromarray(array[top : top + side, left : left + side])
     resized = np.asarray(crop.resize((INPUT_SIZE, INPUT_SIZE), Image.BICUBIC))
-    tensor = torch.from_numpy(resized.copy()).permute(2, 0, 1).float().div(255)
-    return normalize(tensor, MEAN, STD)
+    return standardize(pixels_to_tensor(resized), MEAN, STD)

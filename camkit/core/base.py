@@ -1,0 +1,200 @@
+"""The base class of every class activation map: one call, one context, one map per layer.
+
+Notation of the papers: A^k is channel k of the target layer's output (K, h, w), y^c the score of
+class c before the softmax, Z = h * w.  A method states only its map, ``layer_map(context)``,
+from what the call computed (:class:`CallContext`); the base class does the rest: it checks the
+input, picks or resolves the layers, runs the model once with hooks, takes dy^c/dA when the
+method needs it, normalises, upsamples, and leaves the model as it found it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .guard import explaining
+from .hooks import CapturedLayer, capture_activations
+from .layers import LayerSpec, check_model, find_default_layer, first_conv_check, resolve_layers
+from .targets import Target, target_scores
+
+
+@dataclass
+class CallContext:
+    """What one call knows, handed to a method's :meth:`ActivationMap.layer_map`.
+
+    Attributes:
+        model: the network (in eval mode during the call).
+        x: the input (B, C, H, W).
+        output: what ``model(x)`` returned (logits (B, classes), or a dict, a namedtuple...).
+        scores: the scores explained, (B,): y^c per sample, or the target callable's values.
+        classes: the class explained per sample (B,), or None for a callable target.
+        score: output -> (B,) scores of the same classes (for methods that run the model again
+            on changed inputs, such as Score-CAM).
+        layer: the target layer's dotted name.
+        activation: A, the layer's output (B, K, h, w), detached.
+        gradient: dy^c/dA (B, K, h, w), or None for methods that need no gradient.
+        recorded: what a method's own forward hooks kept (see :meth:`ActivationMap.forward_hooks`).
+    """
+
+    model: nn.Module
+    x: torch.Tensor
+    output: object
+    scores: torch.Tensor
+    classes: torch.Tensor | None
+    score: Callable[[object], torch.Tensor]
+    layer: str = ""
+    activation: torch.Tensor | None = None
+    gradient: torch.Tensor | None = None
+    recorded: dict = field(default_factory=dict)
+
+
+@dataclass
+class MapResult:
+    """Everything one call computed: the maps, the model's output and the classes explained."""
+
+    maps: torch.Tensor
+    logits: object
+    classes: torch.Tensor | None
+    layers: list[str]
+
+
+def check_input(x: object) -> None:
+    """Raise a clear error for inputs no method can explain."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"x must be a torch.Tensor of shape (B, C, H, W), not {type(x).__name__}.")
+    if x.dim() != 4:
+        hint = " For one image use x.unsqueeze(0)." if x.dim() == 3 else ""
+        raise ValueError(f"x must have shape (B, C, H, W); got {x.dim()} dimensions {tuple(x.shape)}.{hint}")
+    if not x.is_floating_point():
+        raise TypeError(f"x must be a float tensor (got {x.dtype}); convert and standardise it first, e.g. with camkit.to_tensor.")
+    if torch.is_inference_mode_enabled() or x.is_inference():
+        raise RuntimeError(
+            "Class activation maps need gradients, which torch.inference_mode() forbids. "
+            "Call camkit outside inference mode (torch.no_grad() is fine), with a tensor made outside it."
+        )
+    if not torch.isfinite(x).all():
+        raise ValueError("x contains NaN or infinite values; clean the input before explaining it.")
+
+
+def normalize_maps(maps: torch.Tensor) -> torch.Tensor:
+    """Min-max scale each map of (B, h, w) to [0, 1]; a constant map becomes all zeros.
+
+    In camkit "normalize" always means this; ImageNet's mean/std step is "standardise".
+    """
+    flat = maps.flatten(1)
+    low = flat.min(dim=1).values[:, None, None]
+    span = flat.max(dim=1).values[:, None, None] - low
+    return torch.where(span > 0, (maps - low) / torch.where(span > 0, span, 1), torch.zeros_like(maps))
+
+
+def resize_maps(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Bilinear resize of (B, h, w) maps (align_corners=False, like OpenCV's INTER_LINEAR)."""
+    if tuple(maps.shape[-2:]) == tuple(size):
+        return maps
+    return F.interpolate(maps[:, None], size=size, mode="bilinear", align_corners=False)[:, 0]
+
+
+def largest_size(maps: list[torch.Tensor]) -> tuple[int, int]:
+    """The (h, w) of the map with the most pixels."""
+    return max((tuple(m.shape[-2:]) for m in maps), key=lambda hw: hw[0] * hw[1])
+
+
+class ActivationMap:
+    """Base class: hooks the target layers during one call and turns each layer's context into a map.
+
+    Subclasses implement :meth:`layer_map`; several layers are combined by :meth:`combine`
+    (the mean of the normalised maps, at the largest layer's resolution).  Set
+    ``needs_gradient = False`` for a method that reads only activations.
+    """
+
+    needs_gradient = True
+
+    def __init__(self, model: nn.Module, layer: LayerSpec | None = None) -> None:
+        check_model(model)
+        self.model = model
+        self._layers = None if layer is None else resolve_layers(model, layer)
+
+    @property
+    def layer_names(self) -> list[str] | None:
+        """Names of the target layers (None until an auto-picked layer has been chosen)."""
+        return None if self._layers is None else [name for name, _ in self._layers]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(layer={self.layer_names})"
+
+    def __call__(
+        self, x: torch.Tensor, target: Target = None, upsample: bool = True, normalize: bool = True
+    ) -> torch.Tensor:
+        """Maps (B, H, W) float32 on x's device; see :meth:`compute` for the arguments."""
+        return self.compute(x, target, upsample=upsample, normalize=normalize).maps
+
+    def compute(
+        self, x: torch.Tensor, target: Target = None, upsample: bool = True, normalize: bool = True
+    ) -> MapResult:
+        """Run the model once on x and explain ``target`` (see :mod:`camkit.core.targets`).
+
+        ``normalize`` min-max scales each map to [0, 1] at the layer's resolution; ``upsample``
+        then resizes it bilinearly to x's (H, W).  With both False you get the raw map.
+        """
+        check_input(x)
+        with explaining(self.model, type(self).__name__):
+            if self._layers is None:
+                self._layers = [find_default_layer(self.model, x[:1].detach())]
+            recorded: dict = {}
+            grad_mode = torch.enable_grad() if self.needs_gradient else torch.no_grad()
+            with grad_mode, capture_activations(self.model, self._layers) as captured:
+                with first_conv_check(self.model), self.forward_hooks(recorded, captured):
+                    output = self.model(x)
+                scores, classes = target_scores(target, output)
+                activations = [slot.activation for slot in captured]
+                gradients = self._gradients(scores, activations, captured)
+            context = CallContext(
+                self.model, x, output, scores.detach(), classes,
+                score=lambda out: target_scores(target if classes is None else classes, out)[0], recorded=recorded,
+            )
+            with torch.no_grad():
+                maps = [
+                    self.layer_map(dataclasses.replace(context, layer=slot.name, activation=a.detach(), gradient=g)).float()
+                    for slot, a, g in zip(captured, activations, gradients)
+                ]
+                combined = maps[0] if len(maps) == 1 else self.combine(maps)
+                if normalize:
+                    combined = normalize_maps(combined)
+                if upsample:
+                    combined = resize_maps(combined, tuple(x.shape[-2:]))
+        logits = output.detach() if isinstance(output, torch.Tensor) else output
+        return MapResult(combined, logits, classes, [name for name, _ in self._layers])
+
+    def _gradients(
+        self, scores: torch.Tensor, activations: list[torch.Tensor], captured: list[CapturedLayer]
+    ) -> list[torch.Tensor | None]:
+        if not self.needs_gradient:
+            return [None] * len(activations)
+        gradients = torch.autograd.grad(scores.sum(), activations, allow_unused=True)
+        for slot, gradient in zip(captured, gradients):
+            if gradient is None:
+                raise ValueError(f"The score does not depend on layer {slot.name!r}; choose a layer on the path to the output.")
+        return list(gradients)
+
+    @contextlib.contextmanager
+    def forward_hooks(self, recorded: dict, captured: list[CapturedLayer]) -> Iterator[None]:
+        """Extra hooks a method needs during the forward pass (none by default).
+
+        What they keep goes into ``recorded``, which reaches :meth:`layer_map` as ``context.recorded``.
+        """
+        yield
+
+    def layer_map(self, context: CallContext) -> torch.Tensor:
+        """The raw map (B, h, w) of one layer, from ``context.activation`` (and ``context.gradient``)."""
+        raise NotImplementedError
+
+    def combine(self, maps: list[torch.Tensor]) -> torch.Tensor:
+        """Several layers: mean of the min-max normalised maps at the largest resolution."""
+        size = largest_size(maps)
+        return torch.stack([resize_maps(normalize_maps(m), size) for m in maps]).mean(dim=0)

@@ -1,0 +1,135 @@
+"""The architectures of the zoo: what camkit knows about each, and the ShapeScenes networks it trains.
+
+Layer names of the ShapeScenes networks equal torchvision's, so ``features.29`` or ``layer4`` name
+the same layers in the ImageNet and the ShapeScenes model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torchvision
+from torch import nn
+
+from .shapes import SHAPE_CLASSES
+
+SHAPES_INPUT_SIZES: dict[str, int] = {"vgg16": 64, "alexnet": 96, "resnet18": 112, "shufflenet_v2_x1_0": 112}
+"""Side of the ShapeScenes images each shapes model is trained and evaluated on (objects keep
+the same share of the image at every size).  ResNet18 and ShuffleNetV2 downsample 32x: at 112
+px their last layer is 4 x 4, where 96 px gives a 3 x 3 map too coarse to point at the object;
+VGG16 costs 6x more per pixel on a CPU, so it gets 64 px (a 4 x 4 map at ``features.29``)."""
+
+
+@dataclass(frozen=True)
+class ArchInfo:
+    """What camkit knows about one architecture."""
+
+    layer: str
+    layers: tuple[str, ...]
+    shapes: bool = False  # camkit trains ShapeScenes weights for it
+
+
+ARCHITECTURES: dict[str, ArchInfo] = {
+    # VGG / AlexNet: the ReLUs before each max-pool (VGG16: relu1_2 ... relu5_3).
+    "vgg16": ArchInfo("features.29", ("features.3", "features.8", "features.15", "features.22", "features.29"), True),
+    "vgg19": ArchInfo("features.35", ("features.3", "features.8", "features.17", "features.26", "features.35")),
+    "alexnet": ArchInfo("features.11", ("features.1", "features.4", "features.7", "features.9", "features.11"), True),
+    "resnet18": ArchInfo("layer4", ("layer1", "layer2", "layer3", "layer4"), True),
+    "resnet50": ArchInfo("layer4", ("layer1", "layer2", "layer3", "layer4")),
+    "shufflenet_v2_x1_0": ArchInfo("conv5", ("conv1", "stage2", "stage3", "stage4", "conv5"), True),
+    "shufflenet_v2_x2_0": ArchInfo("conv5", ("conv1", "stage2", "stage3", "stage4", "conv5")),
+    # One block per resolution (112, 56, 28, 14, 7) and the head that feeds the pooling.
+    "efficientnet_lite0": ArchInfo("head", ("blocks.0", "blocks.2", "blocks.4", "blocks.10", "blocks.15", "head")),
+}
+SHAPES_MODELS: tuple[str, ...] = tuple(name for name, info in ARCHITECTURES.items() if info.shapes)
+"""The architectures camkit trains ShapeScenes weights for."""
+
+
+class GAPNet(nn.Module):
+    """``features`` -> global average pooling -> one linear layer: the form CAM needs."""
+
+    def __init__(self, features: nn.Sequential, channels: int, num_classes: int) -> None:
+        super().__init__()
+        self.features = features
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.flatten = nn.Flatten()
+        self.fc = nn.Linear(channels, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        return self.fc(self.flatten(self.avgpool(self.features(x))))
+
+
+def shapes_architecture(name: str, num_classes: int = len(SHAPE_CLASSES), batchnorm: bool = False) -> nn.Module:
+    """The untrained network camkit trains on ShapeScenes (random initialisation).
+
+    How each differs from torchvision's ImageNet model:
+
+    * ``vgg16`` (VGG16-GAP, after Zhou et al. 2016): torchvision's ``features`` up to relu5_3
+      (``features.0`` ... ``features.29``: the last max-pool and the three fully connected
+      layers are removed), then global average pooling and one linear layer 512 -> classes.
+      The CAM paper also adds a 3x3 convolution of 1024 units before the pooling; it is left
+      out so that the default layer ``features.29`` is the one that feeds the pooling (CAM and
+      Grad-CAM explain the same layer) and training stays cheap on a CPU.
+    * ``alexnet`` (AlexNet-GAP): ``features`` up to relu5 (``features.0`` ... ``features.11``,
+      without the last max-pool, as the paper cut after conv5), then pooling and one linear
+      layer 256 -> classes; no extra convolution, for the same reasons.
+    * ``resnet18``, ``shufflenet_v2_x1_0``: torchvision's models unchanged but for the class
+      count of the final linear layer (they already end in global average pooling + linear).
+
+    Layer names of the kept layers equal torchvision's, so ``features.29`` or ``layer4`` name
+    the same layers in the ImageNet and the shapes model.
+
+    ``batchnorm=True`` (VGG16 and AlexNet only) gives the network camkit *trains*: the same
+    with a BatchNorm after every convolution, because plain VGG16 trained from scratch stays
+    at chance for thousands of samples.  :func:`fold_batchnorm` then merges each BatchNorm
+    into its convolution (exact in eval mode), so the saved weights fit the plain layout above.
+    """
+    if name in ("vgg16", "alexnet"):
+        if name == "vgg16":
+            features, channels = torchvision.models.vgg16().features[:30], 512
+        else:
+            features, channels = torchvision.models.alexnet().features[:12], 256
+        return GAPNet(with_batchnorm(features) if batchnorm else features, channels, num_classes)
+    if name in ("resnet18", "shufflenet_v2_x1_0"):
+        if batchnorm:
+            raise ValueError(f"{name} has its batch norms already; batchnorm=True is for vgg16 and alexnet.")
+        return torchvision.models.get_model(name, num_classes=num_classes)
+    raise ValueError(f"No shapes model for {name!r}; camkit trains: {', '.join(SHAPES_MODELS)}.")
+
+
+def with_batchnorm(features: nn.Sequential) -> nn.Sequential:
+    """A copy of ``features`` with an ``nn.BatchNorm2d`` after every ``nn.Conv2d``."""
+    layers: list[nn.Module] = []
+    for module in features:
+        layers.append(module)
+        if isinstance(module, nn.Conv2d):
+            layers.append(nn.BatchNorm2d(module.out_channels))
+    return nn.Sequential(*layers)
+
+
+@torch.no_grad()
+def fold_batchnorm(trained: nn.Module, plain: nn.Module) -> nn.Module:
+    """Copy ``trained`` (made with ``batchnorm=True``) into ``plain``, each BatchNorm merged into
+    the convolution before it: w' = w * g / sqrt(v + eps), b' = (b - m) * g / sqrt(v + eps) + beta.
+
+    Exact for the eval-mode network (BatchNorm then uses its running mean m and variance v).
+    Returns ``plain``, whose outputs equal ``trained.eval()``'s up to rounding.
+    """
+    pairs = []
+    modules = list(trained.features)
+    for conv, after in zip(modules, modules[1:] + [None]):
+        if isinstance(conv, nn.Conv2d):
+            if not isinstance(after, nn.BatchNorm2d):
+                raise ValueError("fold_batchnorm expects a BatchNorm2d right after every Conv2d.")
+            pairs.append((conv, after))
+    convs = [m for m in plain.features if isinstance(m, nn.Conv2d)]
+    if len(convs) != len(pairs):
+        raise ValueError(f"{len(pairs)} convolutions to fold into {len(convs)}: not the same architecture.")
+    for target, (conv, bn) in zip(convs, pairs):
+        scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+        target.weight.copy_(conv.weight * scale[:, None, None, None])
+        bias = conv.bias if conv.bias is not None else torch.zeros_like(bn.running_mean)
+        target.bias.copy_((bias - bn.running_mean) * scale + bn.bias)
+    plain.fc.load_state_dict(trained.fc.state_dict())
+    return plain
