@@ -77,11 +77,16 @@ def exclusive(model: nn.Module) -> Iterator[None]:
 
 @contextlib.contextmanager
 def preserved_model_state(model: nn.Module) -> Iterator[None]:
-    """Put back train/eval flags, ``requires_grad``, ``inplace`` flags and buffers on exit, even on error."""
+    """Put back train/eval flags, ``requires_grad``, ``inplace`` flags and buffers on exit, even on error.
+
+    Buffers are copied only when some module is in train mode, the one case in which a forward
+    pass changes them (an eval-mode model's BatchNorm reads its running statistics, never writes).
+    """
     training = {m: m.training for m in model.modules()}
     requires_grad = {p: p.requires_grad for p in model.parameters()}
     inplace = {m: m.inplace for m in model.modules() if hasattr(m, "inplace")}
-    buffers = [(b, b._version, b.detach().clone()) for b in model.buffers()]
+    # Buffers change in a forward pass only in train mode (BatchNorm's running statistics): copied then.
+    buffers = [(b, b._version, b.detach().clone()) for b in model.buffers()] if any(training.values()) else []
     try:
         yield
     finally:
