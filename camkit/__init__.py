@@ -1,4 +1,4 @@
-"""camkit: class activation maps (CAM, Grad-CAM, Guided Backprop, LayerCAM) in plain PyTorch.
+"""camkit: class activation maps (CAM, Grad-CAM and its variants, Guided Backprop, LayerCAM) in plain PyTorch.
 
 >>> cam = camkit.GradCAM(model, layer="layer4")
 >>> maps = cam(x)            # (B, H, W) in [0, 1], on x's device
@@ -13,10 +13,14 @@ from types import ModuleType
 
 from .core.base import ActivationMap, CallContext, MapResult, normalize_maps, resize_maps
 from .core.cam import CAM
+from .core.eigen_cam import EigenCAM
 from .core.grad_cam import GradCAM
+from .core.grad_cam_plus_plus import GradCAMPlusPlus
 from .core.guided_grad_cam import GuidedGradCAM
+from .core.hires_cam import HiResCAM
 from .core.input_gradient import Deconvnet, GuidedBackprop, InputGradient
 from .core.layer_cam import LayerCAM
+from .core.xgrad_cam import XGradCAM
 from .core.registry import MethodInfo, available_methods, method_info, register
 from .core.targets import ClassLogit, ClassProbability
 from .image import deprocess, load_image, overlay, show_maps, to_tensor
@@ -51,9 +55,12 @@ __all__ = [
     "ClassLogit",
     "ClassProbability",
     "Deconvnet",
+    "EigenCAM",
     "GradCAM",
+    "GradCAMPlusPlus",
     "GuidedBackprop",
     "GuidedGradCAM",
+    "HiResCAM",
     "InputGradient",
     "LayerCAM",
     "MapResult",
@@ -68,4 +75,5 @@ __all__ = [
     "resize_maps",
     "show_maps",
     "to_tensor",
+    "XGradCAM",
 ]

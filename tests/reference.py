@@ -65,6 +65,46 @@ def layer_cam(activation: torch.Tensor, gradient: torch.Tensor) -> torch.Tensor:
     return F.relu((F.relu(gradient) * activation).sum(dim=1))
 
 
+def grad_cam_plus_plus(activation: torch.Tensor, gradient: torch.Tensor, eps: float = 0.0) -> torch.Tensor:
+    """Chattopadhay et al. eq. 19 under the exponential assumption, written pixel by pixel in float64
+    (``eps`` added to the denominator reproduces pytorch-grad-cam's variant)."""
+    a, g = activation.double(), gradient.double()
+    total = a.sum(dim=(2, 3), keepdim=True)
+    numerator, denominator = g**2, 2 * g**2 + total * g**3 + eps
+    alpha = torch.zeros_like(g)
+    nonzero = (denominator != 0) & (g != 0)
+    alpha[nonzero] = numerator[nonzero] / denominator[nonzero]
+    weights = (alpha * g.clamp(min=0)).sum(dim=(2, 3), keepdim=True)
+    return (weights * a).sum(dim=1).clamp(min=0).float()
+
+
+def xgrad_cam(activation: torch.Tensor, gradient: torch.Tensor) -> torch.Tensor:
+    a, g = activation.double(), gradient.double()
+    total = a.sum(dim=(2, 3), keepdim=True)
+    weights = torch.where(total != 0, (a * g).sum(dim=(2, 3), keepdim=True) / total, torch.zeros_like(total))
+    return (weights * a).sum(dim=1).clamp(min=0).float()
+
+
+def hires_cam(activation: torch.Tensor, gradient: torch.Tensor) -> torch.Tensor:
+    return (activation * gradient).sum(dim=1).clamp(min=0)
+
+
+def eigen_projection(activation: torch.Tensor) -> torch.Tensor:
+    """The first principal component by an eigendecomposition of the covariance (not an SVD), signed
+    to correlate positively with the channel mean: (B, h, w), before the ReLU."""
+    maps = []
+    for a in activation.double():
+        pixels = a.flatten(1).T  # (h*w, K)
+        centred = pixels - pixels.mean(dim=0)
+        _, vectors = torch.linalg.eigh(centred.T @ centred)
+        projection = centred @ vectors[:, -1]
+        mean = pixels.mean(dim=1)
+        if torch.dot(projection - projection.mean(), mean - mean.mean()) < 0:
+            projection = -projection
+        maps.append(projection.view(a.shape[1:]))
+    return torch.stack(maps).float()
+
+
 def min_max(maps: torch.Tensor) -> torch.Tensor:
     low = maps.amin(dim=(1, 2), keepdim=True)
     high = maps.amax(dim=(1, 2), keepdim=True)

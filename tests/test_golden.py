@@ -53,6 +53,51 @@ def test_layer_cam_keeps_gradients_element_wise():
     close(raw(camkit.LayerCAM, "conv", 1), [[0.75, 0], [2.25, 0]])
 
 
+def test_grad_cam_plus_plus_closed_form():
+    # alpha = g^2 / (2 g^2 + sum(A) g^3) per pixel, w = sum alpha ReLU(g), ReLU(sum w A)
+    # "relu", class 1: g = (.75, -.25) everywhere, sum R = (4, 4): alpha^0 = .5625 / (1.125 + 4 * .421875)
+    #   = .2, w^0 = 4 * .2 * .75 = .6; ReLU(g^1) = 0 so w^1 = 0: .6 R^0 = [[.6, 0], [1.8, 0]]
+    close(raw(camkit.GradCAMPlusPlus, "relu", 1), [[0.6, 0], [1.8, 0]])
+    # class 0: g = (.25, .5): alpha = (.0625 / .1875, .25 / 1) = (1/3, 1/4), w = (1/3, 1/2):
+    #   R^0 / 3 + R^1 / 2 = [[1/3, 2], [1, 0]]
+    close(raw(camkit.GradCAMPlusPlus, "relu", 0), [[1 / 3, 2], [1, 0]])
+    # "conv", class 1: g^0 = .75 [x > 0], sum A^0 = 2: alpha^0 = .5625 / (1.125 + .84375) = 2/7 on the
+    #   two positive pixels, w^0 = 2 * 2/7 * .75 = 3/7; w^1 = 0 (g^1 <= 0): 3/7 [[1, 0], [3, 0]]
+    close(raw(camkit.GradCAMPlusPlus, "conv", 1), [[3 / 7, 0], [9 / 7, 0]])
+    # "conv", class 0: g^1 = .5 at A^1 = 4, sum A^1 = -4: 2 * .25 + (-4) * .125 = 0, the closed form's
+    #   denominator vanishes and alpha is 0 there (an eps would make it .25 / eps); w^0 = 2 * .4 * .25 = .2
+    close(raw(camkit.GradCAMPlusPlus, "conv", 0), [[0.2, 0], [0.6, 0]])
+
+
+def test_xgrad_cam_weights_gradients_by_activation_share():
+    # w^k = sum(A g) / sum(A). "conv", class 1: w^0 = (1 + 3) * .75 / 2 = 1.5, w^1 = 4 * -.25 / -4 = .25:
+    #   ReLU(1.5 x + .25 (-2x)) = ReLU(x) = [[1, 0], [3, 0]]
+    close(raw(camkit.XGradCAM, "conv", 1), [[1, 0], [3, 0]])
+    # class 0: w^0 = (1 + 3) * .25 / 2 = .5, w^1 = 4 * .5 / -4 = -.5: ReLU(.5 x + x) = [[1.5, 0], [4.5, 0]]
+    close(raw(camkit.XGradCAM, "conv", 0), [[1.5, 0], [4.5, 0]])
+    # at the layer that feeds the pooling the gradient is constant: w = g, as Grad-CAM x Z
+    close(raw(camkit.XGradCAM, "relu", 1), [[0.75, 0], [2.25, 0]])
+
+
+def test_hires_cam_multiplies_gradient_and_activation_pixel_by_pixel():
+    # "conv", class 0: .25 [x > 0] x + .5 [A^1 > 0] A^1 = [[.25, 0], [.75, 0]] + [[0, 2], [0, 0]]
+    close(raw(camkit.HiResCAM, "conv", 0), [[0.25, 2], [0.75, 0]])
+    # class 1: .75 [x > 0] x - .25 [A^1 > 0] A^1 = [[.75, -1], [2.25, 0]], then ReLU
+    close(raw(camkit.HiResCAM, "conv", 1), [[0.75, 0], [2.25, 0]])
+
+
+def test_eigen_cam_is_the_signed_first_principal_component():
+    # "relu": pixels x channels [[1, 0], [0, 4], [3, 0], [0, 0]], centred by the mean (1, 1);
+    #   X^T X = [[6, -4], [-4, 12]], eigenvalues 14 and 4, v = (1, -2) / sqrt 5; X v = (2, -7, 4, 1) / sqrt 5
+    #   correlates negatively with the channel mean (.5, 2, 1.5, 0), so the sign flips: (-2, 7, -4, -1) / sqrt 5
+    expected = [[0, 7 / 5 ** 0.5], [0, 0]]
+    close(raw(camkit.EigenCAM, "relu", 0), expected)
+    close(raw(camkit.EigenCAM, "relu", 1), expected)  # no class enters
+    # "conv": every pixel is a multiple of (1, -2); centred by (.5, -1): X v = (2.5, -12.5, 12.5, -2.5) / sqrt 5,
+    #   flipped to agree with the channel mean (-.5, 1, -1.5, 0)
+    close(raw(camkit.EigenCAM, "conv", 1), [[0, 12.5 / 5 ** 0.5], [0, 2.5 / 5 ** 0.5]])
+
+
 def test_top1_is_the_default_target():
     close(raw(camkit.GradCAM, "conv", None), [[0, 0.25], [0, 0]])
 

@@ -18,14 +18,13 @@ def small_resnet() -> nn.Module:
 
 
 def methods(model: nn.Module) -> dict:
-    return {
-        "CAM": lambda x, t: camkit.CAM(model, "layer4")(x, t),
-        "GradCAM": lambda x, t: camkit.GradCAM(model, "layer4")(x, t),
-        "LayerCAM": lambda x, t: camkit.LayerCAM(model, ["layer3", "layer4"])(x, t),
-        "GuidedBackprop": lambda x, t: camkit.GuidedBackprop(model)(x, t),
-        "Deconvnet": lambda x, t: camkit.Deconvnet(model)(x, t),
-        "GuidedGradCAM": lambda x, t: camkit.GuidedGradCAM(model, "layer4")(x, t),
-    }
+    """Every registered method (at layer4 when it takes a layer), and LayerCAM fusing two layers."""
+    calls = {}
+    for name in camkit.available_methods():
+        info = camkit.method_info(name)
+        calls[name] = lambda x, t, info=info: info.create(model, "layer4" if info.takes_layer else None)(x, t)
+    calls["layercam-two-layers"] = lambda x, t: camkit.LayerCAM(model, ["layer3", "layer4"])(x, t)
+    return calls
 
 
 def snapshot(model: nn.Module) -> dict:

@@ -38,7 +38,7 @@ def toy_method():
 
 def test_the_registry_lists_every_method_once():
     names = camkit.available_methods()
-    assert names[:4] == ["cam", "gradcam", "gradcam-counterfactual", "layercam"]
+    assert names[:3] == ["cam", "gradcam", "gradcam-counterfactual"] and "layercam" in names
     assert {"gradient", "deconvnet", "guided", "guided-gradcam"} <= set(names) and len(set(names)) == len(names)
     assert camkit.method_info("guided").factory is camkit.GuidedBackprop
     assert camkit.method_info("guided-gradcam").forward_passes == 2

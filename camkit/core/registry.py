@@ -3,7 +3,8 @@
 Adding a method is one file in :mod:`camkit.core`, one :func:`register` line below, and its tests.
 
 >>> camkit.available_methods()
-['cam', 'gradcam', 'gradcam-counterfactual', 'layercam', 'gradient', 'deconvnet', 'guided', 'guided-gradcam']
+['cam', 'gradcam', 'gradcam-counterfactual', 'gradcampp', 'xgradcam', 'hirescam', 'layercam', 'eigencam',
+ 'gradient', 'deconvnet', 'guided', 'guided-gradcam']
 >>> camkit.method_info("layercam").create(model, "layer4")     # LayerCAM(model, "layer4")
 """
 
@@ -16,10 +17,14 @@ from dataclasses import dataclass, field
 from torch import nn
 
 from .cam import CAM
+from .eigen_cam import EigenCAM
 from .grad_cam import GradCAM
+from .grad_cam_plus_plus import GradCAMPlusPlus
 from .guided_grad_cam import GuidedGradCAM
+from .hires_cam import HiResCAM
 from .input_gradient import Deconvnet, GuidedBackprop, InputGradient
 from .layer_cam import LayerCAM
+from .xgrad_cam import XGradCAM
 from .layers import LayerSpec
 
 LAYER_MAP = "layer map"
@@ -100,7 +105,11 @@ register(MethodInfo("cam", "CAM", CAM, LAYER_MAP, True, False, 1, "Zhou et al., 
 register(MethodInfo("gradcam", "Grad-CAM", GradCAM, LAYER_MAP, True, True, 1, "Selvaraju et al., ICCV 2017"))
 register(MethodInfo("gradcam-counterfactual", "Counterfactual Grad-CAM", GradCAM, LAYER_MAP, True, True, 1,
                     "Selvaraju et al., ICCV 2017", {"counterfactual": True}))
+register(MethodInfo("gradcampp", "Grad-CAM++", GradCAMPlusPlus, LAYER_MAP, True, True, 1, "Chattopadhay et al., WACV 2018"))
+register(MethodInfo("xgradcam", "XGrad-CAM", XGradCAM, LAYER_MAP, True, True, 1, "Fu et al., BMVC 2020"))
+register(MethodInfo("hirescam", "HiResCAM", HiResCAM, LAYER_MAP, True, True, 1, "Draelos & Carin, 2020"))
 register(MethodInfo("layercam", "LayerCAM", LayerCAM, LAYER_MAP, True, True, 1, "Jiang et al., IEEE TIP 2021"))
+register(MethodInfo("eigencam", "Eigen-CAM", EigenCAM, LAYER_MAP, True, False, 1, "Muhammad & Yeasin, IJCNN 2020"))
 register(MethodInfo("gradient", "Input gradient", InputGradient, INPUT_GRADIENT, False, True, 1, "Simonyan et al., ICLR 2014 workshop"))
 register(MethodInfo("deconvnet", "Deconvnet", Deconvnet, INPUT_GRADIENT, False, True, 1, "Zeiler & Fergus, ECCV 2014"))
 register(MethodInfo("guided", "Guided Backprop", GuidedBackprop, INPUT_GRADIENT, False, True, 1, "Springenberg et al., ICLR 2015 workshop"))
