@@ -18,7 +18,8 @@ GuidedBackpropReLUModel swaps its ReLU modules): pytorch-grad-cam GradCAM / Laye
 numpy at the input size; ``loss.backward`` also computes every parameter's gradient) and
 GuidedBackpropReLUModel (explains sample 0 only, returns HWC numpy); torchcam GradCAM / LayerCAM
 (low-resolution maps); captum LayerGradCam (raw low-resolution maps) and GuidedBackprop.
-captum has no LayerCAM and torchcam no Guided Backprop: "n/a".
+Grad-CAM++ (pytorch-grad-cam, torchcam's GradCAMpp), XGrad-CAM (both), HiResCAM and Eigen-CAM
+(pytorch-grad-cam) are timed where the peers have them.  A library without a method: "n/a".
 
 Calls are interleaved (one call of each contender per round, the order rotated every round)
 after a warm-up, so that drift from other load on the machine hits every contender alike.
@@ -129,26 +130,29 @@ def camkit_call(method: str, model: nn.Module, layer: str, x: torch.Tensor, clas
 
 
 def pytorch_grad_cam_call(method: str, model: nn.Module, layer: str, x: torch.Tensor, classes: list[int]) -> Call | None:
-    from pytorch_grad_cam import GradCAM, GuidedBackpropReLUModel, LayerCAM
+    import pytorch_grad_cam as peer
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
-    if method not in DEFAULT_METHODS:
-        return None
     if method == "guided":
-        explainer = GuidedBackpropReLUModel(model)
+        explainer = peer.GuidedBackpropReLUModel(model)
         # It calls requires_grad_ on the tensor it gets and reads .grad: give it a fresh one.
         return lambda: explainer(x.clone(), classes[0])
-    cam = {"gradcam": GradCAM, "layercam": LayerCAM}[method](model, [model.get_submodule(layer)])
+    cams = {"gradcam": peer.GradCAM, "layercam": peer.LayerCAM, "gradcampp": peer.GradCAMPlusPlus,
+            "xgradcam": peer.XGradCAM, "hirescam": peer.HiResCAM, "eigencam": peer.EigenCAM}
+    if method not in cams:
+        return None
+    cam = cams[method](model, [model.get_submodule(layer)])
     targets = [ClassifierOutputTarget(c) for c in classes]
     return lambda: cam(x, targets)
 
 
 def torchcam_call(method: str, model: nn.Module, layer: str, x: torch.Tensor, classes: list[int]) -> Call | None:
-    from torchcam.methods import GradCAM, LayerCAM
+    from torchcam.methods import GradCAM, GradCAMpp, LayerCAM, XGradCAM
 
-    if method not in ("gradcam", "layercam"):
+    extractors = {"gradcam": GradCAM, "layercam": LayerCAM, "gradcampp": GradCAMpp, "xgradcam": XGradCAM}
+    if method not in extractors:
         return None
-    extractor = {"gradcam": GradCAM, "layercam": LayerCAM}[method](model, layer)
+    extractor = extractors[method](model, layer)
 
     def run() -> list[torch.Tensor]:
         return extractor(classes, model(x))
