@@ -11,6 +11,7 @@ pictures out), :mod:`camkit.zoo` (models, ShapeScenes, training, sample photos),
 import importlib
 from types import ModuleType
 
+from .core.ablation_cam import AblationCAM
 from .core.base import ActivationMap, CallContext, MapResult, normalize_maps, resize_maps
 from .core.cam import CAM
 from .core.eigen_cam import EigenCAM
@@ -49,6 +50,7 @@ def __getattr__(name: str) -> ModuleType:
     raise AttributeError(f"module 'camkit' has no attribute {name!r}")
 
 __all__ = [
+    "AblationCAM",
     "CAM",
     "ActivationMap",
     "CallContext",

@@ -121,7 +121,9 @@ def test_the_method_menu_is_the_registry(state):
     assert ("Input gradient", "gradient") in state.method_menu() and ("Deconvnet", "deconvnet") in state.method_menu()
     state.compare = True
     explanations = state.explanations()
-    assert list(explanations) == METHOD_NAMES
+    assert state.compared() == [name for name in METHOD_NAMES if not camkit.method_info(name).per_channel]
+    assert list(explanations) == ["gradcam", *(n for n in state.compared() if n != "gradcam")]  # the chosen first
+    assert "ablationcam" in METHOD_NAMES and "ablationcam" not in explanations  # on demand only
     assert all(isinstance(explanation, Explanation) for explanation in explanations.values())
 
 
@@ -185,7 +187,7 @@ def test_a_registered_method_joins_the_menu_and_explains(toy_method):
     assert state.caption(explanation).startswith("Toy centre of <b>") and "layer3" in state.caption(explanation)
     assert not np.array_equal(state.render(explanation), state.view().picture)
     state.compare = True
-    assert list(state.explanations()) == [*METHOD_NAMES, "toy-centre"]
+    assert list(state.explanations()) == ["toy-centre", *(name for name in state.compared() if name != "toy-centre")]
 
 
 def test_a_class_outside_the_top_5_joins_the_class_menu(imagenet_state):

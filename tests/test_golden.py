@@ -98,6 +98,18 @@ def test_eigen_cam_is_the_signed_first_principal_component():
     close(raw(camkit.EigenCAM, "conv", 1), [[0, 12.5 / 5 ** 0.5], [0, 2.5 / 5 ** 0.5]])
 
 
+def test_ablation_cam_weights_are_relative_score_drops():
+    # w^k = (y - y_k) / y with channel k zeroed. "relu": zeroing R^0 leaves pooled (0, 1), logits (2, -1);
+    #   zeroing R^1 leaves (1, 0), logits (1, 3). Class 1 (y = 2): w = (1.5, -.5): ReLU(1.5 R^0 - .5 R^1)
+    close(raw(camkit.AblationCAM, "relu", 1), [[1.5, 0], [4.5, 0]])
+    # class 0 (y = 3): w = (1/3, 2/3): R^0 / 3 + 2 R^1 / 3 = [[1/3, 8/3], [1, 0]]
+    close(raw(camkit.AblationCAM, "relu", 0), [[1 / 3, 8 / 3], [1, 0]])
+    # "conv": the same drops (zeroing A^k zeroes R^k); class 1: ReLU(1.5 x - .5 (-2x)) = ReLU(2.5 x)
+    close(raw(camkit.AblationCAM, "conv", 1), [[2.5, 0], [7.5, 0]])
+    # class 0: ReLU(x / 3 + 2/3 (-2x)) = ReLU(-x) = [[0, 2], [0, 0]]; one channel per pass gives the same
+    close(camkit.AblationCAM(tiny_net(), "conv", batch_size=1)(X, 0, upsample=False, normalize=False)[0], [[0, 2], [0, 0]])
+
+
 def test_top1_is_the_default_target():
     close(raw(camkit.GradCAM, "conv", None), [[0, 0.25], [0, 0]])
 

@@ -8,6 +8,7 @@ import json
 import pytest
 
 from camkit import zoo
+from camkit.core.progress import progress_bar
 from camkit.zoo import training
 
 from .scripts import load_script
@@ -42,7 +43,7 @@ def test_the_seed_reaches_the_recipe(monkeypatch, tmp_path):
 def test_progress_outside_a_terminal_is_one_line_per_refresh(monkeypatch):
     log = io.StringIO()
     monkeypatch.setattr("sys.stderr", log)
-    for _ in training.progress_bar(range(5), "demo"):
+    for _ in progress_bar(range(5), "demo"):
         pass
     lines = log.getvalue().splitlines()
     assert "\r" not in log.getvalue() and lines

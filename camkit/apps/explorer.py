@@ -73,11 +73,12 @@ class Explorer(widgets.VBox):
         self.message = widgets.HTML()
         self.picture = widgets.Image(format="png", layout={"width": _PICTURE_WIDTH})
         self.caption = widgets.HTML()
-        self.compare_pictures = {name: widgets.Image(format="png", layout={"width": _COMPARE_WIDTH}) for name in state.methods}
-        self.compare_notes = {name: widgets.HTML(layout={"width": _COMPARE_WIDTH}) for name in state.methods}
+        compared = state.compared()
+        self.compare_pictures = {name: widgets.Image(format="png", layout={"width": _COMPARE_WIDTH}) for name in compared}
+        self.compare_notes = {name: widgets.HTML(layout={"width": _COMPARE_WIDTH}) for name in compared}
         self.compare_row = widgets.HBox(
             [widgets.VBox([widgets.HTML(f"<b>{html.escape(title)}</b>"), self.compare_pictures[name],
-                           self.compare_notes[name]]) for title, name in state.method_menu()],
+                           self.compare_notes[name]]) for title, name in state.method_menu() if name in compared],
             layout={"display": "none", "overflow": "auto"},
         )
         for control, name in [(self, "explorer"), (self.picture, "picture"), (self.message, "message"), (self.busy, "busy"),
@@ -192,7 +193,8 @@ class Explorer(widgets.VBox):
         self.caption.value = self.state.caption(chosen)
         if self.state.compare:
             for name, explanation in self._explanations.items():
-                self._draw_compare_cell(name, explanation)
+                if name in self.compare_pictures:  # a per-channel method is shown only when chosen
+                    self._draw_compare_cell(name, explanation)
 
     def _draw_compare_cell(self, name: str, explanation: Explanation | str | None) -> None:
         """One method of the compare row: its picture, or its message (nothing for None)."""

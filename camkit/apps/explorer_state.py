@@ -264,9 +264,15 @@ class ExplorerState:
         except PROBLEMS as problem:
             return f"{info.title}: {problem}"
 
+    def compared(self) -> list[str]:
+        """The methods of the compare row: all but those that run the model once per channel
+        (Ablation-CAM on a 2,048-channel layer is 2,048 forward passes); they run when chosen."""
+        return [name for name, info in self.methods.items() if not info.per_channel]
+
     def explanations(self) -> dict[str, Explanation | str]:
-        """Method name -> :meth:`explain` of what is shown: every method when comparing, else the chosen one."""
-        return {name: self.explain(name) for name in (self.methods if self.compare else [self.method])}
+        """Method name -> :meth:`explain` of what is shown: the chosen method, and the compare row's."""
+        shown = [self.method, *(name for name in self.compared() if name != self.method)] if self.compare else [self.method]
+        return {name: self.explain(name) for name in shown}
 
     def render(self, explanation: Explanation | str) -> np.ndarray:
         """The RGB picture: a map over the model's input, a gradient picture as it is, the input alone for a message."""

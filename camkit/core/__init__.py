@@ -6,9 +6,10 @@
 4. :mod:`.targets`   - what to explain: a class, classes, or a score function
 5. :mod:`.base`      - one call: context, the base class, normalise and upsample
 6. one file per method: :mod:`.cam`, :mod:`.grad_cam`, :mod:`.grad_cam_plus_plus`, :mod:`.xgrad_cam`,
-   :mod:`.hires_cam`, :mod:`.layer_cam`, :mod:`.eigen_cam`, :mod:`.relu_rules` + :mod:`.input_gradient`,
+   :mod:`.hires_cam`, :mod:`.layer_cam`, :mod:`.ablation_cam`, :mod:`.eigen_cam`, :mod:`.relu_rules` + :mod:`.input_gradient`,
    :mod:`.guided_grad_cam`
 7. :mod:`.registry`  - the one list of methods
+(:mod:`.progress`: the progress bar of long calls.)
 
 Nothing here imports the zoo, evaluation or the apps; they are built on top of it.
 """

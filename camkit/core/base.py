@@ -34,8 +34,10 @@ class CallContext:
         output: what ``model(x)`` returned (logits (B, classes), or a dict, a namedtuple...).
         scores: the scores explained, (B,): y^c per sample, or the target callable's values.
         classes: the class explained per sample (B,), or None for a callable target.
-        score: output -> (B,) scores of the same classes (for methods that run the model again
-            on changed inputs, such as Score-CAM).
+        score: ``score(output, rows=None)``: the scores of the same classes in another output of
+            the model, for methods that run it again on changed inputs (Ablation-CAM, Score-CAM).
+            ``rows`` names the sample each row of that output belongs to (a batch of copies of
+            one sample: ``torch.full((n,), b)``); None means the rows are the B samples.
         layer: the target layer's dotted name.
         activation: A, the layer's output (B, K, h, w), detached.
         gradient: dy^c/dA (B, K, h, w), or None for methods that need no gradient.
@@ -47,7 +49,7 @@ class CallContext:
     output: object
     scores: torch.Tensor
     classes: torch.Tensor | None
-    score: Callable[[object], torch.Tensor]
+    score: Callable[..., torch.Tensor]
     layer: str = ""
     activation: torch.Tensor | None = None
     gradient: torch.Tensor | None = None
@@ -105,6 +107,18 @@ def largest_size(maps: list[torch.Tensor]) -> tuple[int, int]:
     return max((tuple(m.shape[-2:]) for m in maps), key=lambda hw: hw[0] * hw[1])
 
 
+def score_function(target: Target, classes: torch.Tensor | None) -> Callable[..., torch.Tensor]:
+    """``score(output, rows=None)`` of :class:`CallContext`: the classes a call explains, scored
+    in another output; a callable target is called on that output as it is."""
+
+    def score(output: object, rows: torch.Tensor | None = None) -> torch.Tensor:
+        if classes is None:
+            return target_scores(target, output)[0]
+        return target_scores(classes if rows is None else classes[rows], output)[0]
+
+    return score
+
+
 class ActivationMap:
     """Base class: hooks the target layers during one call and turns each layer's context into a map.
 
@@ -154,10 +168,8 @@ class ActivationMap:
                 scores, classes = target_scores(target, output)
                 activations = [slot.activation for slot in captured]
                 gradients = self._gradients(scores, activations, captured)
-            context = CallContext(
-                self.model, x, output, scores.detach(), classes,
-                score=lambda out: target_scores(target if classes is None else classes, out)[0], recorded=recorded,
-            )
+            context = CallContext(self.model, x, output, scores.detach(), classes, score_function(target, classes),
+                                  recorded=recorded)
             with torch.no_grad():
                 maps = [
                     self.layer_map(dataclasses.replace(context, layer=slot.name, activation=a.detach(), gradient=g)).float()

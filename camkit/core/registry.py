@@ -3,8 +3,8 @@
 Adding a method is one file in :mod:`camkit.core`, one :func:`register` line below, and its tests.
 
 >>> camkit.available_methods()
-['cam', 'gradcam', 'gradcam-counterfactual', 'gradcampp', 'xgradcam', 'hirescam', 'layercam', 'eigencam',
- 'gradient', 'deconvnet', 'guided', 'guided-gradcam']
+['cam', 'gradcam', 'gradcam-counterfactual', 'gradcampp', 'xgradcam', 'hirescam', 'layercam', 'ablationcam',
+ 'eigencam', 'gradient', 'deconvnet', 'guided', 'guided-gradcam']
 >>> camkit.method_info("layercam").create(model, "layer4")     # LayerCAM(model, "layer4")
 """
 
@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from torch import nn
 
+from .ablation_cam import AblationCAM
 from .cam import CAM
 from .eigen_cam import EigenCAM
 from .grad_cam import GradCAM
@@ -47,6 +48,8 @@ class MethodInfo:
         forward_passes: forward passes per call (its cost, backward passes aside).
         paper: the paper it comes from.
         options: keyword arguments ``factory`` is given (e.g. ``counterfactual=True``).
+        per_channel: whether it runs the model once per channel of the layer (the forward passes
+            above are then per channel): apps run it only on demand.
     """
 
     name: str
@@ -58,6 +61,7 @@ class MethodInfo:
     forward_passes: int
     paper: str
     options: dict = field(default_factory=dict)
+    per_channel: bool = False
 
     def create(self, model: nn.Module, layer: LayerSpec | None = None) -> Callable:
         """The method for ``model`` (at ``layer`` when it takes one; a layer it does not take is an error)."""
@@ -109,6 +113,8 @@ register(MethodInfo("gradcampp", "Grad-CAM++", GradCAMPlusPlus, LAYER_MAP, True,
 register(MethodInfo("xgradcam", "XGrad-CAM", XGradCAM, LAYER_MAP, True, True, 1, "Fu et al., BMVC 2020"))
 register(MethodInfo("hirescam", "HiResCAM", HiResCAM, LAYER_MAP, True, True, 1, "Draelos & Carin, 2020"))
 register(MethodInfo("layercam", "LayerCAM", LayerCAM, LAYER_MAP, True, True, 1, "Jiang et al., IEEE TIP 2021"))
+register(MethodInfo("ablationcam", "Ablation-CAM", AblationCAM, LAYER_MAP, True, False, 1, "Desai & Ramaswamy, WACV 2020",
+                    per_channel=True))
 register(MethodInfo("eigencam", "Eigen-CAM", EigenCAM, LAYER_MAP, True, False, 1, "Muhammad & Yeasin, IJCNN 2020"))
 register(MethodInfo("gradient", "Input gradient", InputGradient, INPUT_GRADIENT, False, True, 1, "Simonyan et al., ICLR 2014 workshop"))
 register(MethodInfo("deconvnet", "Deconvnet", Deconvnet, INPUT_GRADIENT, False, True, 1, "Zeiler & Fergus, ECCV 2014"))

@@ -52,10 +52,12 @@ def map_methods(model: nn.Module, layer: str, with_cam: bool = True,
                 names: Sequence[str] | None = None) -> dict[str, MapFunction]:
     """Title -> map function of every registered method (or of ``names``) at ``layer``.
 
-    ``with_cam=False`` leaves CAM out (it needs global average pooling and one linear layer);
-    the counterfactual Grad-CAM is left out unless named (it explains the other classes).
+    ``with_cam=False`` leaves CAM out (it needs global average pooling and one linear layer).
+    Left out unless named: the counterfactual Grad-CAM (it explains the other classes) and the
+    methods that run the model once per channel (Ablation-CAM: hundreds of passes per scene).
     """
-    names = [n for n in available_methods() if n != "gradcam-counterfactual"] if names is None else list(names)
+    if names is None:
+        names = [n for n in available_methods() if n != "gradcam-counterfactual" and not method_info(n).per_channel]
     return {method_info(n).title: map_function(n, model, layer) for n in names if with_cam or n != "cam"}
 
 

@@ -27,9 +27,9 @@ import torch
 import torchvision
 import torch.nn.functional as F
 from torch import nn
-from tqdm import tqdm
 
 from ..core.grad_cam import GradCAM
+from ..core.progress import progress_bar
 from ..evaluation.metrics import pointing_tolerance
 from ..evaluation.scoring import pointing_scores
 from .architectures import ARCHITECTURES, SHAPES_INPUT_SIZES, fold_batchnorm, shapes_architecture
@@ -100,29 +100,6 @@ def evaluate(model: nn.Module, layer: str, data: ShapeScenes | SceneBank, count:
 
 
 # --------------------------------------------------------------------------------- training
-class _LineStream:
-    """A file for tqdm outside a terminal (a log, CI): each refresh becomes a line of its own
-    instead of a carriage-return overwrite that a log shows as one endless line."""
-
-    def __init__(self, stream) -> None:
-        self.stream = stream
-
-    def write(self, text: str) -> None:
-        text = text.replace("\r", "").strip()
-        if text:
-            self.stream.write(text + "\n")
-
-    def flush(self) -> None:
-        self.stream.flush()
-
-
-def progress_bar(iterable, desc: str, enabled: bool = True) -> tqdm:
-    """tqdm on standard error: a live bar in a terminal, elsewhere a plain line every 30 s."""
-    if sys.stderr.isatty():
-        return tqdm(iterable, desc=desc, file=sys.stderr, disable=not enabled, mininterval=2)
-    return tqdm(iterable, desc=desc, file=_LineStream(sys.stderr), disable=not enabled, mininterval=30, ncols=90)
-
-
 def _learning_rate(config: TrainConfig, step: int) -> float:
     warm = max(1, int(config.warmup * config.steps))
     if step < warm:

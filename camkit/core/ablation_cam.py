@@ -1,0 +1,77 @@
+"""Ablation-CAM (Desai & Ramaswamy, "Ablation-CAM: Visual Explanations for Deep Convolutional
+Network via Gradient-free Localization", WACV 2020): how much the class score drops when one
+channel of the layer is switched off,
+
+    w_k^c = (y^c - y^c_k) / y^c,        M^c = ReLU(sum_k w_k^c A^k)
+
+where y^c_k is the score with channel k of the layer's output set to zero.  No gradient; one
+forward pass per channel, run ``batch_size`` channels at a time on copies of one sample.  A score
+of exactly zero gives weights 0 (the ratio is undefined).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .base import ActivationMap, CallContext
+from .layers import LayerSpec
+from .progress import progress_bar
+
+
+@contextlib.contextmanager
+def channels_zeroed(module: nn.Module, channels: torch.Tensor) -> Iterator[None]:
+    """During the block, row i of ``module``'s output has channel ``channels[i]`` set to zero."""
+
+    def hook(_module: nn.Module, _inputs: tuple, output: torch.Tensor) -> torch.Tensor:
+        ablated = output.clone()
+        ablated[torch.arange(len(channels), device=output.device), channels] = 0
+        return ablated
+
+    handle = module.register_forward_hook(hook)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
+class AblationCAM(ActivationMap):
+    """Ablation-CAM: each channel weighted by the relative drop of the score when it is zeroed.
+
+    ``batch_size`` channels are ablated per forward pass (the maps do not depend on it); a call
+    runs B * K / batch_size forward passes, with a progress bar when it takes more than 2 s.
+    """
+
+    needs_gradient = False
+
+    def __init__(self, model: nn.Module, layer: LayerSpec | None = None, batch_size: int = 32) -> None:
+        super().__init__(model, layer)
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive int (channels ablated per forward pass), got {batch_size!r}.")
+        self.batch_size = batch_size
+
+    def ablated_scores(self, context: CallContext) -> torch.Tensor:
+        """y^c_k for every sample and channel, (B, K)."""
+        module = self.model.get_submodule(context.layer)
+        batch, channels = context.activation.shape[:2]
+        scores = torch.empty(batch, channels, dtype=context.scores.dtype, device=context.scores.device)
+        chunks = [(b, start) for b in range(batch) for start in range(0, channels, self.batch_size)]
+        for b, start in progress_bar(chunks, f"Ablation-CAM {context.layer}", delay=2):
+            ablated = torch.arange(start, min(channels, start + self.batch_size), device=context.x.device)
+            copies = context.x[b : b + 1].expand(len(ablated), *context.x.shape[1:])
+            with channels_zeroed(module, ablated):
+                output = self.model(copies)
+            rows = torch.full((len(ablated),), b, device=context.x.device)
+            scores[b, start : start + len(ablated)] = context.score(output, rows)
+        return scores
+
+    def layer_map(self, context: CallContext) -> torch.Tensor:
+        """ReLU(sum_k w_k A^k), w_k = (y - y_k) / y."""
+        score = context.scores[:, None]
+        drop = score - self.ablated_scores(context)
+        weights = torch.where(score != 0, drop / torch.where(score != 0, score, 1), 0)
+        return F.relu(torch.einsum("bk,bkhw->bhw", weights.to(context.activation.dtype), context.activation))
