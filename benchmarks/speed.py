@@ -1,9 +1,10 @@
 """How close camkit comes to the cost floor, next to pytorch-grad-cam, torchcam and captum (CPU).
 
-For methods of camkit's registry (by default Grad-CAM, LayerCAM and Guided Backprop, the ones the
-peers have; ``--methods`` names others, ``--methods all`` every registered one but the per-channel methods) on resnet50
-(batch 8) and vgg16 (batch 4) at 224 x 224 with random weights in eval mode, each contender's
-median time per call is divided by the floor, built from the registry's description of the method:
+For methods of camkit's registry (by default Grad-CAM, LayerCAM and Guided Backprop, the ones all
+peers have; ``--methods`` names others, ``--methods all`` every registered one but the per-channel
+methods) on resnet50 (batch 8) and vgg16 (batch 4) at 224 x 224 with random weights in eval mode,
+each contender's median time per call is divided by the floor, built from the registry's
+description of the method:
 
 * a method that takes a layer: the forward pass with a hook that keeps the target layer's output,
   then (when it needs gradients) ``torch.autograd.grad(score.sum(), kept_output)``.  The layers
