@@ -11,7 +11,8 @@ description of the method:
   (resnet50 ``layer4``, vgg16 ``features.29``) are followed by no in-place op, so the floor needs
   no clone;
 * an input-gradient method: the forward pass and ``torch.autograd.grad(score.sum(), x)``, the
-  plain input gradient (Guided Grad-CAM, which takes a layer too, pays both).
+  plain input gradient, once per forward pass of the registry entry (Guided Grad-CAM, which takes
+  a layer too, pays one of each; Integrated Gradients n = steps).
 
 Contenders run as their libraries are meant to be used, each on its own deep copy of the model
 (pytorch-grad-cam and torchcam keep hooks on it between calls; pytorch-grad-cam's
@@ -117,8 +118,9 @@ def floor_call(method: str, model: nn.Module, layer: str, x: torch.Tensor, class
     parts = []
     if info.takes_layer:
         parts.append(layer_floor(model, layer, x, classes, gradient=info.needs_gradient))
-    if info.kind == INPUT_GRADIENT:
-        parts.append(input_floor(model, x, classes))
+    if info.kind == INPUT_GRADIENT:  # n passes for a method that integrates (Integrated Gradients: n steps)
+        passes = info.forward_passes - len(parts)
+        parts.extend([input_floor(model, x, classes)] * passes)
     return parts[0] if len(parts) == 1 else lambda: [part() for part in parts]
 
 

@@ -20,6 +20,7 @@ from .core.grad_cam_plus_plus import GradCAMPlusPlus
 from .core.guided_grad_cam import GuidedGradCAM
 from .core.hires_cam import HiResCAM
 from .core.input_gradient import Deconvnet, GuidedBackprop, InputGradient
+from .core.integrated_gradients import Attribution, IntegratedGradients
 from .core.layer_cam import LayerCAM
 from .core.xgrad_cam import XGradCAM
 from .core.registry import MethodInfo, available_methods, method_info, register
@@ -51,6 +52,7 @@ def __getattr__(name: str) -> ModuleType:
 
 __all__ = [
     "AblationCAM",
+    "Attribution",
     "CAM",
     "ActivationMap",
     "CallContext",
@@ -64,6 +66,7 @@ __all__ = [
     "GuidedGradCAM",
     "HiResCAM",
     "InputGradient",
+    "IntegratedGradients",
     "LayerCAM",
     "MapResult",
     "MethodInfo",

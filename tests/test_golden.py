@@ -110,6 +110,16 @@ def test_ablation_cam_weights_are_relative_score_drops():
     close(camkit.AblationCAM(tiny_net(), "conv", batch_size=1)(X, 0, upsample=False, normalize=False)[0], [[0, 2], [0, 0]])
 
 
+def test_integrated_gradients_on_a_positively_homogeneous_net():
+    # no biases and ReLU: y(a x) = a y(x), so the gradient is the same at every point of the path from
+    # 0 and IG = x * dy/dx for any number of steps. Class 1: dy/dx = 3/4 [x > 0] + 2/4 [x < 0]
+    #   = [[.75, .5], [.75, 0]]; IG = [[.75, -1], [2.25, 0]], summing to y(x) - y(0) = 2 exactly
+    for steps in (1, 7):
+        result = camkit.IntegratedGradients(tiny_net(), steps=steps).compute(X, 1)
+        close(result.attributions[0, 0], [[0.75, -1], [2.25, 0]])
+        assert result.score_difference.tolist() == [2.0] and result.completeness_error.abs().item() < 1e-6
+
+
 def test_top1_is_the_default_target():
     close(raw(camkit.GradCAM, "conv", None), [[0, 0.25], [0, 0]])
 

@@ -7,7 +7,7 @@
 5. :mod:`.base`      - one call: context, the base class, normalise and upsample
 6. one file per method: :mod:`.cam`, :mod:`.grad_cam`, :mod:`.grad_cam_plus_plus`, :mod:`.xgrad_cam`,
    :mod:`.hires_cam`, :mod:`.layer_cam`, :mod:`.ablation_cam`, :mod:`.eigen_cam`, :mod:`.relu_rules` + :mod:`.input_gradient`,
-   :mod:`.guided_grad_cam`
+   :mod:`.guided_grad_cam`, :mod:`.integrated_gradients`
 7. :mod:`.registry`  - the one list of methods
 (:mod:`.progress`: the progress bar of long calls.)
 

@@ -4,7 +4,7 @@ Adding a method is one file in :mod:`camkit.core`, one :func:`register` line bel
 
 >>> camkit.available_methods()
 ['cam', 'gradcam', 'gradcam-counterfactual', 'gradcampp', 'xgradcam', 'hirescam', 'layercam', 'ablationcam',
- 'eigencam', 'gradient', 'deconvnet', 'guided', 'guided-gradcam']
+ 'eigencam', 'gradient', 'deconvnet', 'guided', 'integrated-gradients', 'guided-gradcam']
 >>> camkit.method_info("layercam").create(model, "layer4")     # LayerCAM(model, "layer4")
 """
 
@@ -24,6 +24,7 @@ from .grad_cam_plus_plus import GradCAMPlusPlus
 from .guided_grad_cam import GuidedGradCAM
 from .hires_cam import HiResCAM
 from .input_gradient import Deconvnet, GuidedBackprop, InputGradient
+from .integrated_gradients import IntegratedGradients
 from .layer_cam import LayerCAM
 from .xgrad_cam import XGradCAM
 from .layers import LayerSpec
@@ -119,4 +120,6 @@ register(MethodInfo("eigencam", "Eigen-CAM", EigenCAM, LAYER_MAP, True, False, 1
 register(MethodInfo("gradient", "Input gradient", InputGradient, INPUT_GRADIENT, False, True, 1, "Simonyan et al., ICLR 2014 workshop"))
 register(MethodInfo("deconvnet", "Deconvnet", Deconvnet, INPUT_GRADIENT, False, True, 1, "Zeiler & Fergus, ECCV 2014"))
 register(MethodInfo("guided", "Guided Backprop", GuidedBackprop, INPUT_GRADIENT, False, True, 1, "Springenberg et al., ICLR 2015 workshop"))
+register(MethodInfo("integrated-gradients", "Integrated Gradients", IntegratedGradients, INPUT_GRADIENT, False, True, 50,
+                    "Sundararajan et al., ICML 2017"))
 register(MethodInfo("guided-gradcam", "Guided Grad-CAM", GuidedGradCAM, INPUT_GRADIENT, True, True, 2, "Selvaraju et al., ICCV 2017"))
