@@ -25,8 +25,10 @@ alone moves a normalised map by up to 3e-2.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+from collections.abc import Callable, Iterator
 
+import pytest
 import torch
 import torchvision
 from torch import nn
@@ -90,6 +92,22 @@ def _estimate_batchnorm_statistics(model: nn.Module) -> None:
     for norm in norms:
         norm.momentum = 0.1
     model.eval()
+
+
+@functools.cache
+def shared_model(name: str) -> nn.Module:
+    """:func:`build_model`, built once while a test module runs (callers only read it)."""
+    return build_model(name)
+
+
+@pytest.fixture(scope="module")
+def one_thread() -> Iterator[None]:
+    """One intra-op thread for a test module (the two cores are shared); its models freed afterwards."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+    shared_model.cache_clear()
 
 
 def make_input(seed: int = 1) -> torch.Tensor:

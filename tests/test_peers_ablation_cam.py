@@ -15,7 +15,6 @@ own choice, not the paper's): the comparison is at post-ReLU layers, where both 
 from __future__ import annotations
 
 import copy
-import functools
 
 import pytest
 import torch
@@ -23,22 +22,11 @@ from torch import nn
 
 import camkit
 
-from .peer_adapters import CLEAN_LAYERS, build_model, make_input
+from .peer_adapters import CLEAN_LAYERS, make_input, one_thread  # noqa: F401 (a fixture)
+from .peer_adapters import shared_model as model_named
 from .reference import activation_and_gradient, min_max
 
-
-@functools.cache
-def model_named(name: str) -> nn.Module:
-    return build_model(name)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-    model_named.cache_clear()
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def definition(model: nn.Module, layer: str, x: torch.Tensor, classes: list[int]) -> torch.Tensor:

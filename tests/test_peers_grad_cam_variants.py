@@ -20,38 +20,26 @@ Peers: pytorch-grad-cam 1.5.7 (GradCAMPlusPlus, XGradCAM, HiResCAM, EigenCAM) an
 from __future__ import annotations
 
 import copy
-import functools
 
 import pytest
 import torch
-from torch import nn
 
 import camkit
 from camkit import resize_maps
 from camkit.core.eigen_cam import principal_projection
 
-from .peer_adapters import CLASSES, CLEAN_LAYERS, INPLACE_LAYERS, build_model, make_input
+from .peer_adapters import CLASSES, CLEAN_LAYERS, INPLACE_LAYERS, make_input, one_thread  # noqa: F401 (a fixture)
+from .peer_adapters import shared_model as model_named
 from .reference import activation_and_gradient, eigen_projection, grad_cam_plus_plus, hires_cam, min_max, xgrad_cam
 
-pytestmark = pytest.mark.filterwarnings("ignore:Setting backward hooks on ReLU activations:UserWarning")
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:Setting backward hooks on ReLU activations:UserWarning"),
+    pytest.mark.usefixtures("one_thread"),
+]
 
 METHODS = {"gradcampp": camkit.GradCAMPlusPlus, "xgradcam": camkit.XGradCAM, "hirescam": camkit.HiResCAM}
 DEFINITIONS = {"gradcampp": grad_cam_plus_plus, "xgradcam": xgrad_cam, "hirescam": hires_cam}
 GAP_LAYERS = {"resnet18": "layer4", "shufflenet_v2_x1_0": "conv5"}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-    model_named.cache_clear()
-
-
-@functools.cache
-def model_named(name: str) -> nn.Module:
-    return build_model(name)
 
 
 def raw_maps(method: str, model_name: str, layer: str) -> torch.Tensor:

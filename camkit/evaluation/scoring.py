@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..core.guard import preserved_model_state
 from ..core.registry import INPUT_GRADIENT, available_methods, method_info
 from ..image import pixels_to_tensor, standardize
 from .metrics import mass_share, pointing_game, pointing_tolerance
@@ -63,14 +64,10 @@ def map_methods(model: nn.Module, layer: str, with_cam: bool = True,
 
 @contextlib.contextmanager
 def eval_mode(model: nn.Module) -> Iterator[None]:
-    """The model in eval mode during the block; every module's mode given back afterwards."""
-    modes = {m: m.training for m in model.modules()}
-    model.eval()
-    try:
+    """The model in eval mode during the block; its modes (and flags) given back afterwards."""
+    with preserved_model_state(model):
+        model.eval()
         yield
-    finally:
-        for module, flag in modes.items():
-            module.training = flag
 
 
 def _device(model: nn.Module) -> torch.device:
