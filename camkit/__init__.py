@@ -22,6 +22,7 @@ from .core.hires_cam import HiResCAM
 from .core.input_gradient import Deconvnet, GuidedBackprop, InputGradient
 from .core.integrated_gradients import Attribution, IntegratedGradients
 from .core.layer_cam import LayerCAM
+from .core.score_cam import ScoreCAM
 from .core.xgrad_cam import XGradCAM
 from .core.registry import MethodInfo, available_methods, method_info, register
 from .core.targets import ClassLogit, ClassProbability
@@ -78,6 +79,7 @@ __all__ = [
     "overlay",
     "register",
     "resize_maps",
+    "ScoreCAM",
     "show_maps",
     "to_tensor",
     "XGradCAM",

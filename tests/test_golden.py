@@ -7,6 +7,8 @@ x = [[1, -2], [3, 0]], conv weights w = [1, -2], so at layer "conv" A^0 = x, A^1
 dy^c/dR^k_ij = W[c, k] / 4 everywhere; dy^c/dA^k_ij = W[c, k] / 4 * [A^k_ij > 0].
 """
 
+import math
+
 import pytest
 import torch
 
@@ -108,6 +110,39 @@ def test_ablation_cam_weights_are_relative_score_drops():
     close(raw(camkit.AblationCAM, "conv", 1), [[2.5, 0], [7.5, 0]])
     # class 0: ReLU(x / 3 + 2/3 (-2x)) = ReLU(-x) = [[0, 2], [0, 0]]; one channel per pass gives the same
     close(camkit.AblationCAM(tiny_net(), "conv", batch_size=1)(X, 0, upsample=False, normalize=False)[0], [[0, 2], [0, 0]])
+
+
+def sigmoid(t: float) -> float:
+    return 1 / (1 + math.exp(-t))
+
+
+def test_score_cam_weights_are_class_probabilities_of_masked_inputs():
+    # "relu": masks (min-max of R^k) H^0 = [[1/3, 0], [1, 0]], H^1 = [[0, 1], [0, 0]].
+    #   X * H^0 = [[1/3, 0], [3, 0]]: R = ([[1/3, 0], [3, 0]], 0), pooled (5/6, 0), logits (5/6, 5/2);
+    #   X * H^1 = [[0, -2], [0, 0]]: R = (0, [[0, 4], [0, 0]]), pooled (0, 1), logits (2, -1).
+    #   Class 1: w = (p_1, p_1) = (sigmoid(5/3), sigmoid(-3)); map w^0 R^0 + w^1 R^1
+    w0, w1 = sigmoid(5 / 3), sigmoid(-3)
+    close(raw(camkit.ScoreCAM, "relu", 1), [[w0, 4 * w1], [3 * w0, 0]])
+    w0, w1 = sigmoid(-5 / 3), sigmoid(3)  # class 0
+    close(raw(camkit.ScoreCAM, "relu", 0), [[w0, 4 * w1], [3 * w0, 0]])
+    # "conv": H^0 = min-max(x) = [[.6, 0], [1, .4]], H^1 = min-max(-2x) = [[.4, 1], [0, .6]];
+    #   X * H^0 = [[.6, 0], [3, 0]]: logits (.9, 2.7); X * H^1 = [[.4, -2], [0, 0]]: R = ([[.4, 0], ..], [[0, 4], ..]),
+    #   logits (2.1, -.7). Class 1: ReLU(w^0 x + w^1 (-2x)) = ReLU((w^0 - 2 w^1) x)
+    coefficient = sigmoid(1.8) - 2 * sigmoid(-2.8)
+    close(raw(camkit.ScoreCAM, "conv", 1), [[coefficient, 0], [3 * coefficient, 0]])
+
+
+def test_score_cam_baseline_and_channel_softmax():
+    # baseline 0: X_b = 0 gives logits (0, 0), p = 1/2 for each class; "relu", class 1:
+    #   w = (sigmoid(5/3) - 1/2, sigmoid(-3) - 1/2) = (.341, -.453): ReLU([[w0, 4 w1], [3 w0, 0]])
+    w0, w1 = sigmoid(5 / 3) - 0.5, sigmoid(-3) - 0.5
+    with_baseline = camkit.ScoreCAM(tiny_net(), "relu", baseline=0.0)(X, 1, upsample=False, normalize=False)[0]
+    close(with_baseline, [[w0, 0], [3 * w0, 0]])
+    # channel softmax of the logits of class 1 (5/2, -1): (sigmoid(7/2), sigmoid(-7/2)); a baseline shifts both
+    w0, w1 = sigmoid(3.5), sigmoid(-3.5)
+    for baseline in (None, 0.0, 1.5):
+        softmax = camkit.ScoreCAM(tiny_net(), "relu", weights="channel-softmax", baseline=baseline)
+        close(softmax(X, 1, upsample=False, normalize=False)[0], [[w0, 4 * w1], [3 * w0, 0]])
 
 
 def test_integrated_gradients_on_a_positively_homogeneous_net():

@@ -18,6 +18,7 @@ import argparse
 import difflib
 import os
 import sys
+import textwrap
 import warnings
 from collections.abc import Sequence
 
@@ -39,11 +40,19 @@ class UsageError(Exception):
     """A problem the user can fix; reported in one line with exit status 2."""
 
 
+class HelpFormatter(argparse.HelpFormatter):
+    """argparse's formatter, but a line never breaks inside a hyphenated name ("Eigen-CAM")."""
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (its help text documents every option and lists the registered methods)."""
     methods = [method_info(name) for name in available_methods()]  # read now: methods registered late count
     parser = argparse.ArgumentParser(
         prog="camkit",
+        formatter_class=HelpFormatter,
         description="Print a model's top-5 classes for an image, explain one class (a class activation "
         "map or an input gradient) and save the picture as PNG.",
         epilog="Examples: camkit chelsea --model efficientnet_lite0 | "

@@ -4,7 +4,7 @@ Adding a method is one file in :mod:`camkit.core`, one :func:`register` line bel
 
 >>> camkit.available_methods()
 ['cam', 'gradcam', 'gradcam-counterfactual', 'gradcampp', 'xgradcam', 'hirescam', 'layercam', 'ablationcam',
- 'eigencam', 'gradient', 'deconvnet', 'guided', 'integrated-gradients', 'guided-gradcam']
+ 'scorecam', 'eigencam', 'gradient', 'deconvnet', 'guided', 'integrated-gradients', 'guided-gradcam']
 >>> camkit.method_info("layercam").create(model, "layer4")     # LayerCAM(model, "layer4")
 """
 
@@ -26,6 +26,7 @@ from .hires_cam import HiResCAM
 from .input_gradient import Deconvnet, GuidedBackprop, InputGradient
 from .integrated_gradients import IntegratedGradients
 from .layer_cam import LayerCAM
+from .score_cam import ScoreCAM
 from .xgrad_cam import XGradCAM
 from .layers import LayerSpec
 
@@ -115,6 +116,8 @@ register(MethodInfo("xgradcam", "XGrad-CAM", XGradCAM, LAYER_MAP, True, True, 1,
 register(MethodInfo("hirescam", "HiResCAM", HiResCAM, LAYER_MAP, True, True, 1, "Draelos & Carin, 2020"))
 register(MethodInfo("layercam", "LayerCAM", LayerCAM, LAYER_MAP, True, True, 1, "Jiang et al., IEEE TIP 2021"))
 register(MethodInfo("ablationcam", "Ablation-CAM", AblationCAM, LAYER_MAP, True, False, 1, "Desai & Ramaswamy, WACV 2020",
+                    per_channel=True))
+register(MethodInfo("scorecam", "Score-CAM", ScoreCAM, LAYER_MAP, True, False, 1, "Wang et al., CVPR workshops 2020",
                     per_channel=True))
 register(MethodInfo("eigencam", "Eigen-CAM", EigenCAM, LAYER_MAP, True, False, 1, "Muhammad & Yeasin, IJCNN 2020"))
 register(MethodInfo("gradient", "Input gradient", InputGradient, INPUT_GRADIENT, False, True, 1, "Simonyan et al., ICLR 2014 workshop"))
