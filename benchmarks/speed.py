@@ -1,10 +1,9 @@
 """How close camkit comes to the cost floor, next to pytorch-grad-cam, torchcam and captum (CPU).
 
 For methods of camkit's registry (by default Grad-CAM, LayerCAM and Guided Backprop, the ones all
-peers have; ``--methods`` names others, ``--methods all`` every registered one but the per-channel
-methods) on resnet50 (batch 8) and vgg16 (batch 4) at 224 x 224 with random weights in eval mode,
-each contender's median time per call is divided by the floor, built from the registry's
-description of the method:
+peers have; ``--methods`` names others, ``--methods all`` every registered one) on resnet50
+(batch 8) and vgg16 (batch 4) at 224 x 224 with random weights in eval mode, each contender's
+median time per call is divided by the floor, built from the registry's description of the method:
 
 * a method that takes a layer: the forward pass with a hook that keeps the target layer's output,
   then (when it needs gradients) ``torch.autograd.grad(score.sum(), kept_output)``.  The layers
@@ -12,7 +11,12 @@ description of the method:
   no clone;
 * an input-gradient method: the forward pass and ``torch.autograd.grad(score.sum(), x)``, the
   plain input gradient, once per forward pass of the registry entry (Guided Grad-CAM, which takes
-  a layer too, pays one of each; Integrated Gradients n = steps).
+  a layer too, pays one of each; Integrated Gradients n = steps);
+* a per-channel method (Ablation-CAM, Score-CAM), on its own workloads (resnet18 ``layer4`` and
+  vgg16 ``features.29``, batch 1 and 8): the first forward pass, then the B x K forward passes of
+  single images it needs (K = the layer's channels), run without gradients in chunks of the best
+  batch size (the fastest per image of 8, 16, 32, 64 and 128, chosen before timing).  The inputs are
+  made before the clock starts: the floor is the passes alone, no masks, no hooks.
 
 Contenders run as their libraries are meant to be used, each on its own deep copy of the model
 (pytorch-grad-cam and torchcam keep hooks on it between calls; pytorch-grad-cam's
@@ -21,12 +25,18 @@ numpy at the input size; ``loss.backward`` also computes every parameter's gradi
 GuidedBackpropReLUModel (explains sample 0 only, returns HWC numpy); torchcam GradCAM / LayerCAM
 (low-resolution maps); captum LayerGradCam (raw low-resolution maps) and GuidedBackprop.
 Grad-CAM++ (pytorch-grad-cam, torchcam's GradCAMpp), XGrad-CAM (both), HiResCAM and Eigen-CAM
-(pytorch-grad-cam) are timed where the peers have them.  A library without a method: "n/a".
+(pytorch-grad-cam) are timed where the peers have them, and so are SmoothGrad and Integrated
+Gradients (captum's NoiseTunnel over Saliency and IntegratedGradients, with camkit's defaults), Ablation-CAM (pytorch-grad-cam,
+default batch size 32) and Score-CAM (pytorch-grad-cam, 16; torchcam, 32); camkit runs with its
+defaults too (16).  A library without a method: "n/a".  ``--models`` and ``--batches`` keep only the
+workloads named (a per-channel call on vgg16 at batch 8 takes minutes on two cores); ``--workload``
+replaces them with others, e.g. ``--methods smoothgrad --workload resnet18:layer4:4``.
 
 Calls are interleaved (one call of each contender per round, the order rotated every round)
 after a warm-up, so that drift from other load on the machine hits every contender alike.
 
-    python benchmarks/speed.py [--methods NAME ...] [--repeats N] [--quick] [--out results/benchmark.md]
+    python benchmarks/speed.py [--methods NAME ...] [--models NAME ...] [--batches N ...] [--repeats N] [--quick]
+                               [--out results/benchmark.md]
 """
 
 from __future__ import annotations
@@ -37,6 +47,7 @@ import datetime
 import os
 import platform
 import statistics
+import sys
 import time
 import warnings
 from collections.abc import Callable
@@ -46,14 +57,16 @@ from pathlib import Path
 import torch
 import torchvision
 from torch import nn
+from tqdm import tqdm
 
 import camkit
 from camkit.core.registry import INPUT_GRADIENT
 
 LIBRARIES = ["camkit", "pytorch-grad-cam", "torchcam", "captum"]
 DEFAULT_METHODS = ["gradcam", "layercam", "guided"]
-TARGET_RATIO = {"layer map": 1.10, "input gradient": 1.15}
-"""camkit's target, by the registry's kind of method."""
+TARGET_RATIO = {"layer map": 1.10, "input gradient": 1.15, "per channel": 1.15}
+"""camkit's target, by the registry's kind of method (per-channel methods apart)."""
+FLOOR_BATCH_SIZES = (8, 16, 32, 64, 128)
 
 
 @dataclass(frozen=True)
@@ -67,6 +80,8 @@ class Workload:
 
 
 WORKLOADS = [Workload("resnet50", "layer4", 8), Workload("vgg16", "features.29", 4)]
+PER_CHANNEL_WORKLOADS = [Workload(model, layer, batch) for model, layer in (("resnet18", "layer4"), ("vgg16", "features.29"))
+                         for batch in (1, 8)]
 
 Call = Callable[[], object]
 
@@ -75,6 +90,8 @@ NOTES = [
     "plain input gradient (input gradients; Guided Grad-CAM pays both).",
     "pytorch-grad-cam's GradCAM / LayerCAM call loss.backward, which also computes every parameter's "
     "gradient; its GuidedBackpropReLUModel explains sample 0 of the batch only.",
+    "Per-channel methods: the floor is the first forward pass and the B x K single-image forward passes "
+    "(K channels) at the fastest batch size, without gradients, masks or hooks.",
 ]
 
 
@@ -112,9 +129,42 @@ def input_floor(model: nn.Module, x: torch.Tensor, classes: list[int]) -> Call:
     return run
 
 
+def per_channel_floor(model: nn.Module, layer: str, x: torch.Tensor, passes_per_channel: int) -> Call:
+    """The first forward pass, then B x K forward passes of single images at the fastest batch size."""
+    with torch.no_grad():
+        kept: list[torch.Tensor] = []
+        handle = model.get_submodule(layer).register_forward_hook(lambda _m, _i, output: kept.append(output))
+        model(x[:1])
+        handle.remove()
+    copies = x.repeat_interleave(kept[0].shape[1] * passes_per_channel, dim=0)
+    per_image = {}
+    for size in FLOOR_BATCH_SIZES:
+        chunk = copies[:size]
+        per_image[size] = min(timed(lambda: model(chunk), no_grad=True) for _ in range(2)) / len(chunk)
+    best = min(per_image, key=per_image.get)
+
+    def run() -> None:
+        with torch.no_grad():
+            model(x)
+            for start in range(0, len(copies), best):
+                model(copies[start : start + best])
+
+    return run
+
+
+def timed(call: Call, no_grad: bool = False) -> float:
+    """Seconds one call takes."""
+    start = time.perf_counter()
+    with torch.set_grad_enabled(not no_grad):
+        call()
+    return time.perf_counter() - start
+
+
 def floor_call(method: str, model: nn.Module, layer: str, x: torch.Tensor, classes: list[int]) -> Call:
     """The floor of a registered method: the passes its registry entry says it needs, nothing else."""
     info = camkit.method_info(method)
+    if info.per_channel:
+        return per_channel_floor(model, layer, x, info.forward_passes)
     parts = []
     if info.takes_layer:
         parts.append(layer_floor(model, layer, x, classes, gradient=info.needs_gradient))
@@ -141,7 +191,8 @@ def pytorch_grad_cam_call(method: str, model: nn.Module, layer: str, x: torch.Te
         # It calls requires_grad_ on the tensor it gets and reads .grad: give it a fresh one.
         return lambda: explainer(x.clone(), classes[0])
     cams = {"gradcam": peer.GradCAM, "layercam": peer.LayerCAM, "gradcampp": peer.GradCAMPlusPlus,
-            "xgradcam": peer.XGradCAM, "hirescam": peer.HiResCAM, "eigencam": peer.EigenCAM}
+            "xgradcam": peer.XGradCAM, "hirescam": peer.HiResCAM, "eigencam": peer.EigenCAM,
+            "ablationcam": peer.AblationCAM, "scorecam": peer.ScoreCAM}
     if method not in cams:
         return None
     cam = cams[method](model, [model.get_submodule(layer)])
@@ -150,12 +201,13 @@ def pytorch_grad_cam_call(method: str, model: nn.Module, layer: str, x: torch.Te
 
 
 def torchcam_call(method: str, model: nn.Module, layer: str, x: torch.Tensor, classes: list[int]) -> Call | None:
-    from torchcam.methods import GradCAM, GradCAMpp, LayerCAM, XGradCAM
+    from torchcam.methods import GradCAM, GradCAMpp, LayerCAM, ScoreCAM, XGradCAM
 
-    extractors = {"gradcam": GradCAM, "layercam": LayerCAM, "gradcampp": GradCAMpp, "xgradcam": XGradCAM}
+    extractors = {"gradcam": GradCAM, "layercam": LayerCAM, "gradcampp": GradCAMpp, "xgradcam": XGradCAM,
+                  "scorecam": ScoreCAM}
     if method not in extractors:
         return None
-    extractor = extractors[method](model, layer)
+    extractor = extractors[method](model, layer, input_shape=tuple(x.shape[1:]))
 
     def run() -> list[torch.Tensor]:
         return extractor(classes, model(x))
@@ -164,8 +216,15 @@ def torchcam_call(method: str, model: nn.Module, layer: str, x: torch.Tensor, cl
 
 
 def captum_call(method: str, model: nn.Module, layer: str, x: torch.Tensor, classes: list[int]) -> Call | None:
-    from captum.attr import GuidedBackprop, LayerGradCam
+    from captum.attr import GuidedBackprop, IntegratedGradients, LayerGradCam, NoiseTunnel, Saliency
 
+    if method == "integrated-gradients":  # camkit's defaults: 50 steps, right Riemann sum, 32 images a pass
+        integrated = IntegratedGradients(model)
+        return lambda: integrated.attribute(x, target=classes, n_steps=50, method="riemann_right", internal_batch_size=32)
+    if method == "smoothgrad":  # camkit's defaults: 25 samples, sigma = 0.15 x the input's range
+        tunnel, sigma = NoiseTunnel(Saliency(model)), 0.15 * (x.max() - x.min()).item()
+        return lambda: tunnel.attribute(x, nt_type="smoothgrad", nt_samples=25, nt_samples_batch_size=1, stdevs=sigma,
+                                        target=classes, abs=False)
     if method not in ("gradcam", "guided"):
         return None
     if method == "guided":
@@ -207,6 +266,7 @@ class Row:
 
     method: str
     model: str
+    batch: int
     floor: float
     libraries: dict[str, float | None]
 
@@ -216,7 +276,8 @@ class Row:
 
     @property
     def target(self) -> float:
-        return TARGET_RATIO[camkit.method_info(self.method).kind]
+        info = camkit.method_info(self.method)
+        return TARGET_RATIO["per channel" if info.per_channel else info.kind]
 
     @property
     def passed(self) -> bool:
@@ -235,7 +296,7 @@ def measure(method: str, workload: Workload, repeats: int, warmup: int) -> Row:
         if call is not None:
             calls[library] = call
     medians = time_interleaved(calls, repeats, warmup)
-    return Row(method, workload.model, medians["floor"], {lib: medians.get(lib) for lib in LIBRARIES})
+    return Row(method, workload.model, workload.batch, medians["floor"], {lib: medians.get(lib) for lib in LIBRARIES})
 
 
 # ----------------------------------------------------------------------------- report
@@ -267,7 +328,7 @@ def format_report(rows: list[Row], repeats: int, warmup: int) -> str:
         f"camkit speed, {datetime.date.today().isoformat()}: torch {torch.__version__}, {cpu_model()}, "
         f"{core_count()} cores, {torch.get_num_threads()} threads; median of {repeats} interleaved "
         f"calls after {warmup} warm-up. Targets: camkit ≤ {TARGET_RATIO['layer map']:.2f}× the floor "
-        f"(layer maps), ≤ {TARGET_RATIO['input gradient']:.2f}× (input gradients)."
+        f"(layer maps), ≤ {TARGET_RATIO['input gradient']:.2f}× (input gradients and per-channel methods)."
     )
     lines = [
         header,
@@ -280,7 +341,7 @@ def format_report(rows: list[Row], repeats: int, warmup: int) -> str:
         cells = " | ".join(format_cell(row, library) for library in LIBRARIES)
         verdict = "PASS" if row.passed else "MISS"
         lines.append(
-            f"| {camkit.method_info(row.method).title} | {row.model} | {row.floor * 1e3:.0f} | {cells} "
+            f"| {camkit.method_info(row.method).title} | {row.model} ({row.batch}) | {row.floor * 1e3:.0f} | {cells} "
             f"| {verdict} (≤ {row.target:.2f}×) |"
         )
     lines += ["", *NOTES]
@@ -292,10 +353,28 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--methods", nargs="+", default=DEFAULT_METHODS, metavar="NAME",
                         help=f"registered methods to time, or 'all' (default: {' '.join(DEFAULT_METHODS)}; "
                         f"registered: {' '.join(camkit.available_methods())})")
+    parser.add_argument("--models", nargs="+", metavar="NAME", help="only the workloads of these models")
+    parser.add_argument("--batches", nargs="+", type=int, metavar="N", help="only the workloads of these batch sizes")
+    parser.add_argument("--workload", type=parse_workload, nargs="+", metavar="MODEL:LAYER:BATCH",
+                        help="time on these workloads instead of the standard ones (e.g. resnet18:layer4:4)")
     parser.add_argument("--repeats", type=int, default=9, help="timed calls per contender (default 9)")
     parser.add_argument("--quick", action="store_true", help="3 timed calls and 1 warm-up, a rough look (overrides --repeats)")
     parser.add_argument("--out", type=Path, help="also write the markdown table to this file")
     return parser.parse_args()
+
+
+def parse_workload(text: str) -> Workload:
+    """``MODEL:LAYER:BATCH`` (a torchvision model name, a layer of it, a batch size)."""
+    try:
+        model, layer, batch = text.split(":")
+        return Workload(model, layer, int(batch))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected MODEL:LAYER:BATCH such as resnet18:layer4:4, got {text!r}") from None
+
+
+def selected(workload: Workload, args: argparse.Namespace) -> bool:
+    """Whether ``--models`` and ``--batches`` keep the workload."""
+    return (args.models is None or workload.model in args.models) and (args.batches is None or workload.batch in args.batches)
 
 
 def main() -> None:
@@ -309,15 +388,15 @@ def main() -> None:
         per_channel = [m for m in methods if camkit.method_info(m).per_channel]
     except ValueError as error:  # an unknown name, before any timing
         raise SystemExit(f"speed.py: {error}") from None
-    if per_channel:
-        print(f"skipped {', '.join(per_channel)}: one forward pass per channel needs its own floor and "
-              "workloads (ResNet18 / VGG16 at batch 1 and 8), not timed here yet", flush=True)
-        methods = [m for m in methods if m not in per_channel]
+    if args.workload:
+        plan = [(method, workload) for workload in args.workload for method in methods]
+    else:
+        plan = [(method, workload) for group, workloads in ((False, WORKLOADS), (True, PER_CHANNEL_WORKLOADS))
+                for workload in workloads if selected(workload, args)
+                for method in methods if (method in per_channel) == group]
     rows = []
-    for workload in WORKLOADS:
-        for method in methods:
-            rows.append(measure(method, workload, repeats, warmup))
-            print(f"measured {camkit.method_info(method).title} on {workload.model}", flush=True)
+    for method, workload in tqdm(plan, desc="speed", unit="row", file=sys.stderr):
+        rows.append(measure(method, workload, repeats, warmup))
     report = format_report(rows, repeats, warmup)
     print(report)
     if args.out is not None:

@@ -23,6 +23,7 @@ from .core.input_gradient import Deconvnet, GuidedBackprop, InputGradient
 from .core.integrated_gradients import Attribution, IntegratedGradients
 from .core.layer_cam import LayerCAM
 from .core.score_cam import ScoreCAM
+from .core.smooth_grad import SmoothGrad
 from .core.xgrad_cam import XGradCAM
 from .core.registry import MethodInfo, available_methods, method_info, register
 from .core.targets import ClassLogit, ClassProbability
@@ -81,6 +82,7 @@ __all__ = [
     "resize_maps",
     "ScoreCAM",
     "show_maps",
+    "SmoothGrad",
     "to_tensor",
     "XGradCAM",
 ]

@@ -68,7 +68,21 @@ def test_a_registered_method_reaches_the_benchmark(toy_method):
     row = speed.measure("toy", speed.Workload("resnet18", "layer4", 1, size=64), repeats=1, warmup=0)
     assert row.floor > 0 and row.libraries["camkit"] > 0
     assert row.libraries["pytorch-grad-cam"] is None and row.libraries["captum"] is None
-    assert "| Toy map | resnet18 |" in speed.format_report([row], 1, 0)
+    assert "| Toy map | resnet18 (1) |" in speed.format_report([row], 1, 0)
+
+
+def test_a_per_channel_method_gets_the_per_channel_floor_and_target():
+    speed = load_script("speed", "benchmarks")
+    calls = []
+    model = torchvision.models.resnet18().eval()
+    model.register_forward_pre_hook(lambda _m, args: calls.append(len(args[0])))
+    floor = speed.floor_call("ablationcam", model, "layer4", torch.randn(2, 3, 32, 32), [1, 2])
+    calls.clear()
+    floor()
+    assert calls[0] == 2 and sum(calls[1:]) == 2 * 512  # the first pass, then B x K single images
+    row = speed.Row("scorecam", "resnet18", 1, floor=1.0, libraries={"camkit": 1.1, "pytorch-grad-cam": None,
+                                                                       "torchcam": None, "captum": None})
+    assert row.target == 1.15 and row.passed
 
 
 def test_a_registered_method_reaches_all_four_readers(toy_method, tmp_path, capsys):

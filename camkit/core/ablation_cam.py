@@ -48,7 +48,7 @@ class AblationCAM(ActivationMap):
 
     needs_gradient = False
 
-    def __init__(self, model: nn.Module, layer: LayerSpec | None = None, batch_size: int = 32) -> None:
+    def __init__(self, model: nn.Module, layer: LayerSpec | None = None, batch_size: int = 16) -> None:
         super().__init__(model, layer)
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int (channels ablated per forward pass), got {batch_size!r}.")

@@ -4,7 +4,7 @@ Adding a method is one file in :mod:`camkit.core`, one :func:`register` line bel
 
 >>> camkit.available_methods()
 ['cam', 'gradcam', 'gradcam-counterfactual', 'gradcampp', 'xgradcam', 'hirescam', 'layercam', 'ablationcam',
- 'scorecam', 'eigencam', 'gradient', 'deconvnet', 'guided', 'integrated-gradients', 'guided-gradcam']
+ 'scorecam', 'eigencam', 'gradient', 'deconvnet', 'guided', 'smoothgrad', 'integrated-gradients', 'guided-gradcam']
 >>> camkit.method_info("layercam").create(model, "layer4")     # LayerCAM(model, "layer4")
 """
 
@@ -27,6 +27,7 @@ from .input_gradient import Deconvnet, GuidedBackprop, InputGradient
 from .integrated_gradients import IntegratedGradients
 from .layer_cam import LayerCAM
 from .score_cam import ScoreCAM
+from .smooth_grad import smoothed
 from .xgrad_cam import XGradCAM
 from .layers import LayerSpec
 
@@ -123,6 +124,8 @@ register(MethodInfo("eigencam", "Eigen-CAM", EigenCAM, LAYER_MAP, True, False, 1
 register(MethodInfo("gradient", "Input gradient", InputGradient, INPUT_GRADIENT, False, True, 1, "Simonyan et al., ICLR 2014 workshop"))
 register(MethodInfo("deconvnet", "Deconvnet", Deconvnet, INPUT_GRADIENT, False, True, 1, "Zeiler & Fergus, ECCV 2014"))
 register(MethodInfo("guided", "Guided Backprop", GuidedBackprop, INPUT_GRADIENT, False, True, 1, "Springenberg et al., ICLR 2015 workshop"))
+register(MethodInfo("smoothgrad", "SmoothGrad", smoothed(InputGradient), INPUT_GRADIENT, False, True, 25,
+                    "Smilkov et al., ICML 2017 workshop"))
 register(MethodInfo("integrated-gradients", "Integrated Gradients", IntegratedGradients, INPUT_GRADIENT, False, True, 50,
                     "Sundararajan et al., ICML 2017"))
 register(MethodInfo("guided-gradcam", "Guided Grad-CAM", GuidedGradCAM, INPUT_GRADIENT, True, True, 2, "Selvaraju et al., ICCV 2017"))

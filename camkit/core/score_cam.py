@@ -49,7 +49,7 @@ class ScoreCAM(ActivationMap):
         self,
         model: nn.Module,
         layer: LayerSpec | None = None,
-        batch_size: int = 32,
+        batch_size: int = 16,
         weights: str = "probability",
         baseline: float | torch.Tensor | None = None,
     ) -> None:
