@@ -145,6 +145,19 @@ def test_score_cam_baseline_and_channel_softmax():
         close(softmax(X, 1, upsample=False, normalize=False)[0], [[w0, 4 * w1], [3 * w0, 0]])
 
 
+def test_score_cam_spends_no_forward_pass_on_a_constant_channel():
+    # x = [[1, 2], [3, 4]] > 0: R^1 = ReLU(-2x) = 0 is constant. H^0 = [[0, 1/3], [2/3, 1]], x * H^0 =
+    #   [[0, 2/3], [2, 4]], pooled (5/3, 0), logits (5/3, 5): class 1 gets sigmoid(10/3) R^0, R^0 = x.
+    #   channel softmax: R^1's score is the all-zero input's, y^1(0) = 0: w^0 = softmax(5, 0)_0 = sigmoid(5)
+    positive = torch.tensor([[[[1.0, 2.0], [3.0, 4.0]]]])
+    for weights, passes, w0 in (("probability", 2, sigmoid(10 / 3)), ("channel-softmax", 3, sigmoid(5))):
+        net, images = tiny_net(), []
+        net.register_forward_pre_hook(lambda _m, args: images.append(len(args[0])))
+        got = camkit.ScoreCAM(net, "relu", weights=weights)(positive, 1, upsample=False, normalize=False)[0]
+        close(got, [[w0, 2 * w0], [3 * w0, 4 * w0]])
+        assert sum(images) == passes, weights  # the call, channel 0 (and the zero input)
+
+
 def test_integrated_gradients_on_a_positively_homogeneous_net():
     # no biases and ReLU: y(a x) = a y(x), so the gradient is the same at every point of the path from
     # 0 and IG = x * dy/dx for any number of steps. Class 1: dy/dx = 3/4 [x > 0] + 2/4 [x < 0]

@@ -56,9 +56,10 @@ def top1(model: nn.Module, x: torch.Tensor) -> list[int]:
         return model(x).argmax(dim=1).tolist()
 
 
-@pytest.mark.parametrize("model_name", ["alexnet", "resnet18"])
-def test_equal_to_the_definition_for_any_batch_size(model_name: str) -> None:
-    model, layer, x = model_named(model_name), CLEAN_LAYERS[model_name], make_input()[:1]
+@pytest.mark.parametrize(("model_name", "layer"), [("alexnet", CLEAN_LAYERS["alexnet"]), ("resnet18", CLEAN_LAYERS["resnet18"]),
+                                                    ("resnet18", "layer4.1.bn2")])  # then `+= identity`, in-place ReLU
+def test_equal_to_the_definition_for_any_batch_size(model_name: str, layer: str) -> None:
+    model, x = model_named(model_name), make_input()[:1]
     classes = top1(model, x)
     expected = definition(model, layer, x, classes)
     assert expected.max() > 0
@@ -89,3 +90,40 @@ def test_equal_to_pytorch_grad_cam_after_a_relu(model_name: str) -> None:
 def test_a_bad_batch_size_is_refused() -> None:
     with pytest.raises(ValueError, match="batch_size must be a positive int"):
         camkit.AblationCAM(model_named("alexnet"), "features.11", batch_size=0)
+
+
+def test_the_network_before_the_layer_runs_once_per_batch() -> None:
+    """Batches widen at the layer: the first convolution sees one row per forward pass."""
+    model, x = model_named("resnet18"), make_input()[:1]
+    rows_seen = []
+    handle = model.conv1.register_forward_pre_hook(lambda _m, args: rows_seen.append(len(args[0])))
+    try:
+        camkit.AblationCAM(model, "layer4", batch_size=64)(x, 3)
+    finally:
+        handle.remove()
+    assert rows_seen == [1] * (1 + 512 // 64)
+
+
+class ConcatenatingNet(nn.Module):
+    """The layer's output is concatenated with an earlier tensor (as in DenseNet): a batch widened at
+    the layer cannot be concatenated with the one-row tensor, so Ablation-CAM runs copies instead."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.stem = nn.Conv2d(3, 4, 3, padding=1)
+        self.layer = nn.Sequential(nn.Conv2d(4, 6, 3, padding=1), nn.ReLU())
+        self.fc = nn.Linear(10, 5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        early = torch.relu(self.stem(x))
+        return self.fc(torch.cat([early, self.layer(early)], dim=1).mean(dim=(2, 3)))
+
+
+def test_a_network_that_refuses_the_wider_batch_gets_copies_and_the_same_maps() -> None:
+    model, x = ConcatenatingNet().eval(), torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    classes = top1(model, x)
+    expected = definition(model, "layer", x, classes)
+    for batch_size in (1, 4):
+        ours = camkit.AblationCAM(model, "layer", batch_size=batch_size)(x, classes, upsample=False, normalize=False)
+        assert ((ours - expected).abs().max() / expected.abs().max()).item() < 1e-5

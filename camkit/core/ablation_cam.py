@@ -5,8 +5,13 @@ channel of the layer is switched off,
     w_k^c = (y^c - y^c_k) / y^c,        M^c = ReLU(sum_k w_k^c A^k)
 
 where y^c_k is the score with channel k of the layer's output set to zero.  No gradient; one
-forward pass per channel, run ``batch_size`` channels at a time on copies of one sample.  A score
-of exactly zero gives weights 0 (the ratio is undefined).
+forward pass per channel, run ``batch_size`` channels at a time.  Zeroing a channel changes nothing
+before the layer, so a batch runs the network up to the layer on the one sample and widens it there
+to one row per ablated channel (the hook returns ``batch_size`` rows): only the rest of the network
+runs per channel.  Where the rest of the network cannot take the wider batch (it concatenates the
+layer's output with an earlier tensor, or reshapes with the input's batch size), each batch runs on
+copies of the sample instead; the scores are the same.  A score of exactly zero gives weights 0
+(the ratio is undefined).
 """
 
 from __future__ import annotations
@@ -25,10 +30,11 @@ from .progress import progress_bar
 
 @contextlib.contextmanager
 def channels_zeroed(module: nn.Module, channels: torch.Tensor) -> Iterator[None]:
-    """During the block, row i of ``module``'s output has channel ``channels[i]`` set to zero."""
+    """During the block, row i of ``module``'s output has channel ``channels[i]`` set to zero; an
+    output of one row is first repeated to one row per channel."""
 
     def hook(_module: nn.Module, _inputs: tuple, output: torch.Tensor) -> torch.Tensor:
-        ablated = output.clone()
+        ablated = output.expand(len(channels), *output.shape[1:]).clone()
         ablated[torch.arange(len(channels), device=output.device), channels] = 0
         return ablated
 
@@ -60,14 +66,32 @@ class AblationCAM(ActivationMap):
         batch, channels = context.activation.shape[:2]
         scores = torch.empty(batch, channels, dtype=context.scores.dtype, device=context.scores.device)
         chunks = [(b, start) for b in range(batch) for start in range(0, channels, self.batch_size)]
+        widen_at_layer = True  # until the rest of the network refuses the wider batch
         for b, start in progress_bar(chunks, f"Ablation-CAM {context.layer}", delay=2):
             ablated = torch.arange(start, min(channels, start + self.batch_size), device=context.x.device)
-            copies = context.x[b : b + 1].expand(len(ablated), *context.x.shape[1:])
-            with channels_zeroed(module, ablated):
-                output = self.model(copies)
             rows = torch.full((len(ablated),), b, device=context.x.device)
-            scores[b, start : start + len(ablated)] = context.score(output, rows)
+            sample = context.x[b : b + 1]
+            chunk_scores = None
+            if widen_at_layer:
+                chunk_scores = self.widened_scores(context, module, sample, ablated, rows)
+                widen_at_layer = chunk_scores is not None
+            if chunk_scores is None:
+                with channels_zeroed(module, ablated):
+                    output = self.model(sample.expand(len(ablated), *sample.shape[1:]))
+                chunk_scores = context.score(output, rows)
+            scores[b, start : start + len(ablated)] = chunk_scores
         return scores
+
+    def widened_scores(self, context: CallContext, module: nn.Module, sample: torch.Tensor, ablated: torch.Tensor,
+                       rows: torch.Tensor) -> torch.Tensor | None:
+        """The scores of one sample run to the layer once and widened there, or None where the
+        rest of the network does not take a batch wider than its input."""
+        try:
+            with channels_zeroed(module, ablated):
+                scores = context.score(self.model(sample), rows)
+        except (RuntimeError, ValueError, IndexError):
+            return None
+        return scores if scores.shape == rows.shape else None
 
     def layer_map(self, context: CallContext) -> torch.Tensor:
         """ReLU(sum_k w_k A^k), w_k = (y - y_k) / y."""

@@ -14,7 +14,7 @@ X_b (the mean image, for a standardised input): the increase of confidence the p
 w_k^c = softmax_k(y^c(X * H^k) - y^c(X_b)) over the channels, from logits y^c; a baseline then
 changes nothing (a softmax ignores a shift), and every channel, a constant one too, takes part.
 
-No gradient; one forward pass per channel, run ``batch_size`` masked copies of one sample at a time.
+No gradient; one forward pass per channel that is not constant, ``batch_size`` masked copies of one sample at a time.
 """
 
 from __future__ import annotations
@@ -76,19 +76,25 @@ class ScoreCAM(ActivationMap):
         return context.score(torch.softmax(output.float(), dim=1), rows)
 
     def masked_scores(self, context: CallContext) -> tuple[torch.Tensor, torch.Tensor]:
-        """f^c(X * H^k) for every sample and channel (B, K), and which channels are constant (B, K)."""
+        """f^c(X * H^k) for every sample and channel (B, K), and which channels are constant (B, K).
+
+        A constant channel masks the whole input to zero: it costs no forward pass of its own (its
+        weight is 0, or for channel-softmax the score of the all-zero input, run once).
+        """
         activation, x = context.activation, context.x
-        batch, channels = activation.shape[:2]
-        scores = torch.empty(batch, channels, device=x.device)
-        chunks = [(b, start) for b in range(batch) for start in range(0, channels, self.batch_size)]
-        for b, start in progress_bar(chunks, f"Score-CAM {context.layer}", delay=2):
-            stop = min(channels, start + self.batch_size)
-            masks = normalize_maps(resize_maps(activation[b, start:stop].float(), tuple(x.shape[-2:])))
-            output = self.model(x[b : b + 1] * masks[:, None].to(x.dtype))
-            rows = torch.full((stop - start,), b, device=x.device)
-            scores[b, start:stop] = self.class_scores(context, output, rows).float()
         flat = activation.flatten(2)
         constant = flat.amax(dim=2) == flat.amin(dim=2)
+        scores = torch.zeros(constant.shape, device=x.device)
+        chunks = [(b, channels) for b in range(len(x))
+                  for channels in (~constant[b]).nonzero()[:, 0].split(self.batch_size)]
+        for b, channels in progress_bar(chunks, f"Score-CAM {context.layer}", delay=2):
+            masks = normalize_maps(resize_maps(activation[b, channels].float(), tuple(x.shape[-2:])))
+            output = self.model(x[b : b + 1] * masks[:, None].to(x.dtype))
+            rows = torch.full((len(channels),), b, device=x.device)
+            scores[b, channels] = self.class_scores(context, output, rows).float()
+        if self.weights == "channel-softmax" and constant.any():
+            blank = self.class_scores(context, self.model(torch.zeros_like(x))).float()
+            scores = torch.where(constant, blank[:, None], scores)
         return scores, constant
 
     def baseline_scores(self, context: CallContext) -> torch.Tensor:
