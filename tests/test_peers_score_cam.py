@@ -159,3 +159,13 @@ def test_probability_weights_need_logits_and_a_class() -> None:
 def test_bad_options_are_refused(bad: dict) -> None:
     with pytest.raises((ValueError, TypeError), match=next(iter(bad))):
         camkit.ScoreCAM(model_named("alexnet"), "features.11", **bad)
+
+
+def test_a_baseline_of_the_wrong_shape_is_refused_before_any_masked_pass() -> None:
+    from .tiny import X, tiny_net
+
+    net, images = tiny_net(), []
+    net.register_forward_pre_hook(lambda _m, args: images.append(len(args[0])))
+    with pytest.raises(ValueError, match="baseline must be a number or have x's shape"):
+        camkit.ScoreCAM(net, "relu", baseline=torch.zeros(1, 1, 3, 3))(X, 1)
+    assert images == [1]  # only the call's own forward pass

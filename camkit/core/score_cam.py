@@ -68,12 +68,18 @@ class ScoreCAM(ActivationMap):
         """f^c of another output: the class probability, or the score (logit) for channel-softmax."""
         if self.weights == "channel-softmax":
             return context.score(output, rows)
-        if context.classes is None or not isinstance(output, torch.Tensor) or output.dim() != 2:
+        return context.score(torch.softmax(output.float(), dim=1), rows)
+
+    def check_target(self, context: CallContext) -> None:
+        """Probability weights need class logits: say so before any masked forward pass."""
+        output = context.output
+        if self.weights == "probability" and (
+            context.classes is None or not isinstance(output, torch.Tensor) or output.dim() != 2
+        ):
             raise ValueError(
                 "Score-CAM's probability weights need a model returning logits (B, classes) and a class target; "
                 "for another output or a callable target use ScoreCAM(..., weights='channel-softmax')."
             )
-        return context.score(torch.softmax(output.float(), dim=1), rows)
 
     def masked_scores(self, context: CallContext) -> tuple[torch.Tensor, torch.Tensor]:
         """f^c(X * H^k) for every sample and channel (B, K), and which channels are constant (B, K).
@@ -108,8 +114,10 @@ class ScoreCAM(ActivationMap):
 
     def layer_map(self, context: CallContext) -> torch.Tensor:
         """ReLU(sum_k w_k A^k) with w_k from the masked forward passes."""
+        self.check_target(context)
+        baseline = self.baseline_scores(context)
         scores, constant = self.masked_scores(context)
-        increase = scores - self.baseline_scores(context)[:, None]
+        increase = scores - baseline[:, None]
         if self.weights == "channel-softmax":
             weights = torch.softmax(increase, dim=1)
         else:
