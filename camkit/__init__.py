@@ -1,4 +1,5 @@
-"""camkit: class activation maps (CAM, Grad-CAM and its variants, Guided Backprop, LayerCAM) in plain PyTorch.
+"""camkit: class activation maps (CAM, Grad-CAM and its variants, Score-CAM, Ablation-CAM, Eigen-CAM, LayerCAM),
+Guided Backprop, SmoothGrad and Integrated Gradients, in plain PyTorch.
 
 >>> cam = camkit.GradCAM(model, layer="layer4")
 >>> maps = cam(x)            # (B, H, W) in [0, 1], on x's device

@@ -105,7 +105,7 @@ def test_channel_softmax_equal_to_its_definition(model_name: str, layer: str) ->
     assert expected.max() > 0 and relative_difference(ours, expected) < 2e-4
 
 
-@pytest.mark.parametrize(("model_name", "layer"), LAYERS[:2])
+@pytest.mark.parametrize(("model_name", "layer"), [LAYERS[0], LAYERS[1], LAYERS[3]])
 def test_pytorch_grad_cam_masks_with_align_corners_true(model_name: str, layer: str) -> None:
     """Its maps equal the channel-softmax definition with its masks (align_corners=True, eps 1e-8),
     then its post-processing (min-max, resize, min-max again; see tests/peer_adapters.py)."""
@@ -129,8 +129,10 @@ def test_pytorch_grad_cam_masks_with_align_corners_true(model_name: str, layer: 
     assert difference > 1e-3  # the masks' upsampling rule is a visible difference, not float noise
 
 
-@pytest.mark.parametrize(("model_name", "layer"), LAYERS[:2])
-def test_torchcam_scales_masks_before_upsampling(model_name: str, layer: str) -> None:
+@pytest.mark.parametrize(("model_name", "layer", "visible"), [(*LAYERS[0], True), (*LAYERS[1], True), (*LAYERS[3], False)])
+def test_torchcam_scales_masks_before_upsampling(model_name: str, layer: str, visible: bool) -> None:
+    """On ShuffleNetV2 the channel softmax gives two channels 98 % of the weight (an effective 1.7
+    channels of 1,024, measured), and their scores hardly move with the masks: the maps agree there."""
     from torchcam.methods import ScoreCAM
 
     model, x, classes = case(model_name)
@@ -143,7 +145,7 @@ def test_torchcam_scales_masks_before_upsampling(model_name: str, layer: str) ->
     ours = camkit.ScoreCAM(model, layer, batch_size=64, weights="channel-softmax")(x, classes, upsample=False)
     difference = (theirs - ours).abs().max().item()
     print(f"{model_name} {layer}: torchcam vs camkit channel-softmax, max difference {difference:.2e}")
-    assert difference > 1e-3
+    assert difference > 1e-3 if visible else difference < 1e-4
 
 
 def test_probability_weights_need_logits_and_a_class() -> None:
