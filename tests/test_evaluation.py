@@ -27,7 +27,8 @@ def test_pointing_scores_match_a_scene_by_scene_count(model):
     data = ShapeScenes("test", size=64, length=6, seed=5)
     methods = map_methods(model, "layer4")
     assert list(methods) == ["CAM", "Grad-CAM", "Grad-CAM++", "XGrad-CAM", "HiResCAM", "LayerCAM", "Eigen-CAM",
-                             "Input gradient", "Deconvnet", "Guided Backprop", "Integrated Gradients", "Guided Grad-CAM"]
+                             "Input gradient", "Deconvnet", "Guided Backprop", "SmoothGrad", "Integrated Gradients",
+                             "Guided Grad-CAM"]
     scores = pointing_scores(model, data, methods, batch_size=4)  # two batches, the last one short
     x, labels = data.batch(range(6))
     masks = torch.from_numpy(np.stack([data.scene(i).masks[0] for i in range(6)]))
