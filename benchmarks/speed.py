@@ -36,7 +36,7 @@ Calls are interleaved (one call of each contender per round, the order rotated e
 after a warm-up, so that drift from other load on the machine hits every contender alike.
 
     python benchmarks/speed.py [--methods NAME ...] [--models NAME ...] [--batches N ...] [--repeats N] [--quick]
-                               [--out results/benchmark.md]
+                               [--warmup N] [--out results/benchmark.md]
 """
 
 from __future__ import annotations
@@ -136,11 +136,15 @@ def per_channel_floor(model: nn.Module, layer: str, x: torch.Tensor, passes_per_
         handle = model.get_submodule(layer).register_forward_hook(lambda _m, _i, output: kept.append(output))
         model(x[:1])
         handle.remove()
-    copies = x.repeat_interleave(kept[0].shape[1] * passes_per_channel, dim=0)
-    per_image = {}
-    for size in FLOOR_BATCH_SIZES:
-        chunk = copies[:size]
-        per_image[size] = min(timed(lambda: model(chunk), no_grad=True) for _ in range(2)) / len(chunk)
+        copies = x.repeat_interleave(kept[0].shape[1] * passes_per_channel, dim=0)
+        per_image = {}  # seconds per image at each batch size, the faster of two passes
+        for size in FLOOR_BATCH_SIZES:
+            seconds = []
+            for _ in range(2):
+                start = time.perf_counter()
+                model(copies[:size])
+                seconds.append(time.perf_counter() - start)
+            per_image[size] = min(seconds) / len(copies[:size])
     best = min(per_image, key=per_image.get)
 
     def run() -> None:
@@ -150,14 +154,6 @@ def per_channel_floor(model: nn.Module, layer: str, x: torch.Tensor, passes_per_
                 model(copies[start : start + best])
 
     return run
-
-
-def timed(call: Call, no_grad: bool = False) -> float:
-    """Seconds one call takes."""
-    start = time.perf_counter()
-    with torch.set_grad_enabled(not no_grad):
-        call()
-    return time.perf_counter() - start
 
 
 def floor_call(method: str, model: nn.Module, layer: str, x: torch.Tensor, classes: list[int]) -> Call:
@@ -359,6 +355,8 @@ def parse_args() -> argparse.Namespace:
                         help="time on these workloads instead of the standard ones (e.g. resnet18:layer4:4)")
     parser.add_argument("--repeats", type=int, default=9, help="timed calls per contender (default 9)")
     parser.add_argument("--quick", action="store_true", help="3 timed calls and 1 warm-up, a rough look (overrides --repeats)")
+    parser.add_argument("--warmup", type=int, metavar="N",
+                        help="untimed calls per contender before timing (default 2, 1 with --quick; 0 suits calls of minutes)")
     parser.add_argument("--out", type=Path, help="also write the markdown table to this file")
     return parser.parse_args()
 
@@ -380,6 +378,8 @@ def selected(workload: Workload, args: argparse.Namespace) -> bool:
 def main() -> None:
     args = parse_args()
     repeats, warmup = (3, 1) if args.quick else (args.repeats, 2)
+    if args.warmup is not None:
+        warmup = args.warmup
     torch.set_num_threads(core_count())
     warnings.filterwarnings("ignore", message="Setting backward hooks on ReLU activations")
     warnings.filterwarnings("ignore", message="Input Tensor 0 did not already require gradients")

@@ -48,7 +48,13 @@ def test_the_batch_size_does_not_change_the_result() -> None:
     torch.testing.assert_close(one, many, rtol=1e-5, atol=1e-7)
 
 
-@pytest.mark.parametrize("option", [{"steps": 0}, {"batch_size": -1}, {"steps": 2.5}])
+@pytest.mark.parametrize("option", [{"steps": 0}, {"batch_size": -1}, {"steps": 2.5}, {"batch_size": True}])
 def test_bad_options_are_refused(option: dict) -> None:
     with pytest.raises(ValueError, match="must be a positive int"):
         camkit.IntegratedGradients(smooth_net(), **option)
+
+
+def test_a_baseline_of_the_wrong_shape_is_refused() -> None:
+    model, x = smooth_net(), torch.randn(2, 3, 16, 16)
+    with pytest.raises(ValueError, match="baseline must be a number or have x's shape"):
+        camkit.IntegratedGradients(model, steps=2, baseline=torch.zeros(1, 3, 16, 16))(x, 0)

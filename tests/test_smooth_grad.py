@@ -101,3 +101,10 @@ def test_bad_options_are_refused(bad: dict, message: str) -> None:
         camkit.SmoothGrad(camkit.InputGradient(tiny_net()), **bad)
     with pytest.raises(TypeError, match="camkit method"):
         camkit.SmoothGrad(lambda x: x)
+
+
+@pytest.mark.parametrize("option", [{"upsample": False}, {"normalize": True}])
+def test_map_options_are_refused_for_input_gradients(option: dict) -> None:
+    smooth = camkit.SmoothGrad(camkit.InputGradient(tiny_net()), samples=2)
+    with pytest.raises(ValueError, match="upsample and normalize apply to layer maps"):
+        smooth(X, 0, **option)

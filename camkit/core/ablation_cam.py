@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import ActivationMap, CallContext
+from .base import ActivationMap, CallContext, channel_batches, check_positive_int
 from .layers import LayerSpec
 from .progress import progress_bar
 
@@ -56,19 +56,17 @@ class AblationCAM(ActivationMap):
 
     def __init__(self, model: nn.Module, layer: LayerSpec | None = None, batch_size: int = 16) -> None:
         super().__init__(model, layer)
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive int (channels ablated per forward pass), got {batch_size!r}.")
+        check_positive_int("batch_size", batch_size, "channels ablated per forward pass")
         self.batch_size = batch_size
 
     def ablated_scores(self, context: CallContext) -> torch.Tensor:
         """y^c_k for every sample and channel, (B, K)."""
         module = self.model.get_submodule(context.layer)
-        batch, channels = context.activation.shape[:2]
-        scores = torch.empty(batch, channels, dtype=context.scores.dtype, device=context.scores.device)
-        chunks = [(b, start) for b in range(batch) for start in range(0, channels, self.batch_size)]
+        every_channel = torch.ones(context.activation.shape[:2], dtype=torch.bool, device=context.x.device)
+        scores = torch.empty(every_channel.shape, dtype=context.scores.dtype, device=context.scores.device)
         widen_at_layer = True  # until the rest of the network refuses the wider batch
-        for b, start in progress_bar(chunks, f"Ablation-CAM {context.layer}", delay=2):
-            ablated = torch.arange(start, min(channels, start + self.batch_size), device=context.x.device)
+        chunks = channel_batches(every_channel, self.batch_size)
+        for b, ablated in progress_bar(chunks, f"Ablation-CAM {context.layer}", delay=2):
             rows = torch.full((len(ablated),), b, device=context.x.device)
             sample = context.x[b : b + 1]
             chunk_scores = None
@@ -79,7 +77,7 @@ class AblationCAM(ActivationMap):
                 with channels_zeroed(module, ablated):
                     output = self.model(sample.expand(len(ablated), *sample.shape[1:]))
                 chunk_scores = context.score(output, rows)
-            scores[b, start : start + len(ablated)] = chunk_scores
+            scores[b, ablated] = chunk_scores
         return scores
 
     def widened_scores(self, context: CallContext, module: nn.Module, sample: torch.Tensor, ablated: torch.Tensor,

@@ -84,6 +84,27 @@ def check_input(x: object) -> None:
         raise ValueError("x contains NaN or infinite values; clean the input before explaining it.")
 
 
+def check_positive_int(name: str, value: object, meaning: str = "") -> None:
+    """Raise a clear error unless ``value`` is an int >= 1 (``meaning`` says what it counts)."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        what = f" ({meaning})" if meaning else ""
+        raise ValueError(f"{name} must be a positive int{what}, got {value!r}.")
+
+
+def baseline_input(baseline: float | torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """The reference input X_b as x's shape, dtype and device: a number fills it, a tensor must match x."""
+    tensor = torch.as_tensor(baseline, dtype=x.dtype, device=x.device)
+    if tensor.dim() and tensor.shape != x.shape:
+        raise ValueError(f"baseline must be a number or have x's shape {tuple(x.shape)}, got {tuple(tensor.shape)}.")
+    return tensor.expand_as(x)
+
+
+def channel_batches(selected: torch.Tensor, batch_size: int) -> list[tuple[int, torch.Tensor]]:
+    """The per-channel passes of a (B, K) boolean selection: (sample b, up to ``batch_size`` of its
+    selected channel indices), sample by sample."""
+    return [(b, channels) for b in range(len(selected)) for channels in selected[b].nonzero()[:, 0].split(batch_size)]
+
+
 def normalize_maps(maps: torch.Tensor) -> torch.Tensor:
     """Min-max scale each map of (B, h, w) to [0, 1]; a constant map becomes all zeros.
 

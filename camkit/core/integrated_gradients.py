@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .base import check_input
+from .base import baseline_input, check_input, check_positive_int
 from .guard import explaining
 from .layers import check_model, first_conv_check
 from .progress import progress_bar
@@ -42,9 +42,8 @@ class IntegratedGradients:
 
     def __init__(self, model: nn.Module, steps: int = 50, baseline: torch.Tensor | float = 0.0, batch_size: int = 32) -> None:
         check_model(model)
-        for name, value in (("steps", steps), ("batch_size", batch_size)):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}.")
+        check_positive_int("steps", steps, "points on the path")
+        check_positive_int("batch_size", batch_size, "images per forward pass")
         self.model, self.steps, self.baseline, self.batch_size = model, steps, baseline, batch_size
 
     def __repr__(self) -> str:
@@ -57,7 +56,7 @@ class IntegratedGradients:
     def compute(self, x: torch.Tensor, target: Target = None) -> Attribution:
         """Attributions, and how far their sum is from the score difference (completeness)."""
         check_input(x)
-        baseline = torch.as_tensor(self.baseline, dtype=x.dtype, device=x.device).expand_as(x)
+        baseline = baseline_input(self.baseline, x)
         with explaining(self.model, type(self).__name__):
             with torch.no_grad(), first_conv_check(self.model):
                 end_scores, classes = target_scores(target, self.model(x))

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import ActivationMap, CallContext, normalize_maps, resize_maps
+from .base import ActivationMap, CallContext, baseline_input, channel_batches, check_positive_int, normalize_maps, resize_maps
 from .layers import LayerSpec
 from .progress import progress_bar
 
@@ -54,8 +54,7 @@ class ScoreCAM(ActivationMap):
         baseline: float | torch.Tensor | None = None,
     ) -> None:
         super().__init__(model, layer)
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive int (masked inputs per forward pass), got {batch_size!r}.")
+        check_positive_int("batch_size", batch_size, "masked inputs per forward pass")
         if weights not in WEIGHTINGS:
             raise ValueError(f"weights must be one of {WEIGHTINGS}, got {weights!r}.")
         if baseline is not None and not isinstance(baseline, (float, int, torch.Tensor)):
@@ -91,9 +90,7 @@ class ScoreCAM(ActivationMap):
         flat = activation.flatten(2)
         constant = flat.amax(dim=2) == flat.amin(dim=2)
         scores = torch.zeros(constant.shape, device=x.device)
-        chunks = [(b, channels) for b in range(len(x))
-                  for channels in (~constant[b]).nonzero()[:, 0].split(self.batch_size)]
-        for b, channels in progress_bar(chunks, f"Score-CAM {context.layer}", delay=2):
+        for b, channels in progress_bar(channel_batches(~constant, self.batch_size), f"Score-CAM {context.layer}", delay=2):
             masks = normalize_maps(resize_maps(activation[b, channels].float(), tuple(x.shape[-2:])))
             output = self.model(x[b : b + 1] * masks[:, None].to(x.dtype))
             rows = torch.full((len(channels),), b, device=x.device)
@@ -107,10 +104,7 @@ class ScoreCAM(ActivationMap):
         """f^c(X_b) per sample (B,), zeros when there is no baseline."""
         if self.baseline is None:
             return torch.zeros(len(context.x), device=context.x.device)
-        baseline = torch.as_tensor(self.baseline, dtype=context.x.dtype, device=context.x.device)
-        if baseline.dim() and baseline.shape != context.x.shape:
-            raise ValueError(f"baseline must be a number or have x's shape {tuple(context.x.shape)}, got {tuple(baseline.shape)}.")
-        return self.class_scores(context, self.model(baseline.expand_as(context.x))).float()
+        return self.class_scores(context, self.model(baseline_input(self.baseline, context.x))).float()
 
     def layer_map(self, context: CallContext) -> torch.Tensor:
         """ReLU(sum_k w_k A^k) with w_k from the masked forward passes."""

@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import torch
 
-from .base import ActivationMap, check_input, normalize_maps, resize_maps
+from .base import ActivationMap, check_input, check_positive_int, normalize_maps, resize_maps
 from .guard import explaining
 from .progress import progress_bar
 from .targets import Target, target_scores
@@ -35,8 +35,7 @@ class SmoothGrad:
     def __init__(self, method: Callable, samples: int = 25, noise: float = 0.15, seed: int = 0) -> None:
         if not callable(method) or not hasattr(method, "model"):
             raise TypeError(f"method must be a camkit method such as camkit.InputGradient(model), not {type(method).__name__}.")
-        if not isinstance(samples, int) or samples < 1:
-            raise ValueError(f"samples must be a positive int, got {samples!r}.")
+        check_positive_int("samples", samples, "noisy copies, one call of the method each")
         if not isinstance(noise, (int, float)) or noise < 0:
             raise ValueError(f"noise must be a fraction of the input's range >= 0 (0.1 - 0.2 is typical), got {noise!r}.")
         self.method, self.samples, self.noise, self.seed = method, samples, float(noise), seed
@@ -45,11 +44,19 @@ class SmoothGrad:
     def __repr__(self) -> str:
         return f"SmoothGrad({self.method!r}, samples={self.samples}, noise={self.noise})"
 
-    def __call__(self, x: torch.Tensor, target: Target = None, upsample: bool = True, normalize: bool = True) -> torch.Tensor:
+    def __call__(
+        self, x: torch.Tensor, target: Target = None, upsample: bool | None = None, normalize: bool | None = None
+    ) -> torch.Tensor:
         """The averaged map: (B, H, W) for a layer map (``upsample`` and ``normalize`` as in
-        :class:`ActivationMap`, applied after averaging), else the method's shape, e.g. (B, C, H, W)."""
+        :class:`ActivationMap`, default True, applied after averaging), else the method's shape,
+        e.g. (B, C, H, W), which has nothing to upsample or normalise."""
         check_input(x)
         layer_map = isinstance(self.method, ActivationMap)
+        if not layer_map and (upsample is not None or normalize is not None):
+            raise ValueError(
+                f"upsample and normalize apply to layer maps; {self.method!r} returns input-shaped attributions "
+                "already at the input's size. Leave both out (scale the result yourself if you need it)."
+            )
         with explaining(self.model, "SmoothGrad"):
             if target is None:
                 with torch.no_grad():
@@ -67,9 +74,9 @@ class SmoothGrad:
                 total = result if total is None else total + result
         mean = total / self.samples
         if layer_map:
-            if normalize:
+            if normalize is not False:
                 mean = normalize_maps(mean)
-            if upsample:
+            if upsample is not False:
                 mean = resize_maps(mean, tuple(x.shape[-2:]))
         return mean
 
