@@ -7,7 +7,7 @@ import torchvision
 
 import camkit
 import camkit.evaluation
-from camkit.evaluation import discrimination_scores, map_methods, pointing_scores, saliency
+from camkit.evaluation import discrimination_scores, discrimination_shares, map_methods, pointing_hits, pointing_scores, saliency
 from camkit.evaluation.metrics import pointing_game, pointing_tolerance
 from camkit.zoo.shapes import ShapeScenes
 
@@ -76,4 +76,40 @@ def test_summary_markdown_lists_every_score():
         "| share on the named object of the map's mass on both objects (100 two-object scenes), Grad-CAM | 0.81 |",
         "| share on the named object of the map's mass on both objects (100 two-object scenes), Guided Backprop | 0.50 |",
         "| largest difference to captum | 3.0e-07 |",
+    ]
+
+
+def test_pointing_hits_are_the_scores_scene_by_scene(model):
+    data = ShapeScenes("test", size=64, length=5, seed=5, distractors=2, scale=(0.3, 0.45))
+    methods = {"Grad-CAM": camkit.GradCAM(model, "layer4")}
+    hits = pointing_hits(model, data, methods, batch_size=2)
+    scores = pointing_scores(model, data, methods, batch_size=2)
+    assert scores == {"accuracy": hits["correct"].double().mean().item(), "scenes": 5,
+                      "Grad-CAM": hits["Grad-CAM"].double().mean().item()}
+    x, labels = data.batch(range(5))
+    evidence = torch.from_numpy(np.stack([data.scene(i).evidence for i in range(5)]))
+    assert torch.equal(hits["Grad-CAM"], pointing_game(methods["Grad-CAM"](x, labels.tolist()), evidence, pointing_tolerance(64)))
+    assert torch.equal(hits["correct"], model(x).argmax(1) == labels)
+
+
+def test_discrimination_shares_scene_by_scene_with_baselines(model):
+    data = ShapeScenes("test", size=64, length=3, objects=2, seed=1, distractors=1)
+    flat = {"flat": lambda x, classes: torch.ones(len(x), *x.shape[-2:])}
+    shares = discrimination_shares(model, data, flat, batch_size=2, baselines=True)
+    assert list(shares) == ["flat", *camkit.evaluation.BASELINES] and all(v.shape == (6,) for v in shares.values())
+    areas = np.array([[data.scene(i).masks[j].sum() for j in (0, 1)] for i in range(3)], dtype=float)
+    # A flat map puts each object's area share on it (distractors do not count); the ceiling shares all.
+    torch.testing.assert_close(shares["flat"], torch.from_numpy(areas / areas.sum(axis=1, keepdims=True)).flatten().float())
+    assert (shares["evidence"] == 1).all()
+    assert discrimination_scores(model, data, flat, batch_size=2)["flat"] == pytest.approx(shares["flat"].double().mean().item())
+
+
+def test_interval_table_reports_wilson_and_bootstrap_intervals():
+    hits = {"correct": torch.tensor([True] * 8 + [False] * 2), "Grad-CAM": torch.ones(10, dtype=torch.bool)}
+    shares = {"Grad-CAM": torch.tensor([0.0, 1.0])}
+    assert camkit.evaluation.interval_table(hits, shares).splitlines() == [
+        "| map | rate or mean | 95 % interval | n |", "|---|---:|---|---:|",
+        "| test accuracy | 80.0% | 49.0% – 94.3% | 10 |",  # Wilson by hand: see test_metrics
+        "| pointing game, Grad-CAM | 100.0% | 72.2% – 100.0% | 10 |",
+        "| share on the named object, Grad-CAM | 0.50 | 0.00 – 1.00 | 2 |",
     ]

@@ -1,5 +1,6 @@
-"""mass_share: the share of a map's mass inside a mask, by hand on 2 x 2 maps."""
+"""camkit.evaluation.metrics by hand: mass_share on 2 x 2 maps, the intervals on small samples."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -43,3 +44,21 @@ def test_mean_interval_by_hand_and_without_nans():
     assert mean == pytest.approx(2.5) and high - mean == pytest.approx(1.265174, abs=1e-6) and mean - low == pytest.approx(high - mean)
     with pytest.raises(ValueError, match="at least 2"):
         metrics.mean_interval(torch.tensor([1.0, float("nan")]))
+
+
+def test_bootstrap_interval_by_hand_and_against_scipy():
+    # Two values 0 and 1: a resample's mean is 0, 1/2 or 1 with probabilities 1/4, 1/2, 1/4, so the
+    # 2.5 % and 97.5 % quantiles of 2000 resampled means are 0 and 1.
+    assert metrics.bootstrap_interval(torch.tensor([0.0, 1.0, float("nan")])) == (0.5, 0.0, 1.0)
+    assert metrics.bootstrap_interval(torch.full((50,), 0.3, dtype=torch.float64)) == pytest.approx((0.3, 0.3, 0.3))
+    scipy_stats = pytest.importorskip("scipy.stats")
+    values = torch.rand(400, generator=torch.Generator().manual_seed(4)) ** 3  # skewed, like shares near 0
+    mean, low, high = metrics.bootstrap_interval(values, resamples=4000)
+    theirs = scipy_stats.bootstrap((values.double().numpy(),), np.mean, n_resamples=4000, method="percentile",
+                                   random_state=0).confidence_interval
+    # Two independent Monte Carlo estimates of the same quantiles: they agree to a few thousandths.
+    assert low == pytest.approx(theirs.low, abs=4e-3) and high == pytest.approx(theirs.high, abs=4e-3)
+    assert mean == pytest.approx(values.double().mean().item())
+    assert metrics.bootstrap_interval(values, seed=1) != (mean, low, high)  # the seed is used
+    with pytest.raises(ValueError, match="at least 2"):
+        metrics.bootstrap_interval(torch.tensor([1.0]))

@@ -10,7 +10,7 @@ import torch
 
 from camkit.image import IMAGENET_MEAN, IMAGENET_STD
 from camkit.evaluation.metrics import pointing_game, pointing_tolerance
-from camkit.zoo.shapes import SHAPE_CLASSES, ShapeScenes, mask_box, show_scenes
+from camkit.zoo.shapes import DISTRACTOR, DISTRACTOR_SHAPES, SHAPE_CLASSES, ShapeScenes, mask_box, show_scenes
 
 
 def digest(image: np.ndarray) -> str:
@@ -101,6 +101,59 @@ def test_two_object_scenes_have_two_classes_and_disjoint_masks():
     assert labels.shape == (2,) and labels.dtype == torch.int64
 
 
+@pytest.mark.parametrize("objects", [1, 2])
+def test_distractors_carry_no_class_and_the_evidence_is_the_class_objects(objects):
+    data = ShapeScenes("val", size=96, length=30, objects=objects, distractors=2, scale=(0.25, 0.4))
+    for i in range(30):
+        scene = data.scene(i)
+        assert scene.labels.shape == (objects + 2,) and (scene.labels[objects:] == DISTRACTOR).all()
+        assert (scene.labels[:objects] >= 0).all() and len(set(scene.labels[:objects])) == objects
+        assert scene.names[:objects] == [SHAPE_CLASSES[c] for c in scene.labels[:objects]]
+        assert all(name in DISTRACTOR_SHAPES for name in scene.names[objects:])
+        assert scene.masks.shape == (objects + 2, 96, 96) and scene.masks.sum(axis=0).max() == 1  # disjoint
+        np.testing.assert_array_equal(scene.evidence, scene.masks[:objects].any(axis=0))
+        np.testing.assert_array_equal(scene.distractors, scene.masks[objects:].any(axis=0))
+        assert all(mask.sum() > 0.005 * 96 * 96 for mask in scene.masks)
+    x, labels = data.batch(range(4))
+    assert labels.shape == ((4,) if objects == 1 else (4, objects)) and (labels >= 0).all()
+    item = data[0][1]
+    assert item == data.scene(0).labels[0] if objects == 1 else item.shape == (2,)
+    assert ShapeScenes("val", size=96, length=30, objects=objects).scene(3).distractors.sum() == 0
+
+
+def test_distractors_are_placed_and_drawn_like_the_evidence():
+    """Position, size and contrast do not tell the evidence from a distractor: over 600 scenes the
+    mean distance to the centre, the area and the colour distance to the surrounding background
+    of the evidence and of the distractors agree within 3 standard errors of their difference."""
+    data = ShapeScenes("val", size=96, length=600, distractors=2, scale=(0.3, 0.45))
+    features = {"evidence": [], "distractor": []}
+    for i in range(len(data)):
+        scene = data.scene(i)
+        background = ~scene.masks.any(axis=0)
+        for mask, label in zip(scene.masks, scene.labels):
+            rows, cols = np.nonzero(mask)
+            ring = np.zeros_like(mask)
+            ring[max(rows.min() - 4, 0) : rows.max() + 5, max(cols.min() - 4, 0) : cols.max() + 5] = True
+            contrast = np.linalg.norm(scene.image[mask].mean(axis=0) - scene.image[ring & background].mean(axis=0))
+            centre = np.hypot(rows.mean() - 47.5, cols.mean() - 47.5)
+            features["distractor" if label == DISTRACTOR else "evidence"].append((centre, mask.sum(), contrast))
+    evidence, distractor = np.array(features["evidence"]), np.array(features["distractor"])
+    error = np.sqrt(evidence.var(axis=0) / len(evidence) + distractor.var(axis=0) / len(distractor))
+    difference = np.abs(evidence.mean(axis=0) - distractor.mean(axis=0))
+    # The area differs a little by construction (a star covers less of its circle than a square),
+    # so it is compared with a relative bound instead.
+    assert difference[0] < 3 * error[0] and difference[2] < 3 * error[2]
+    assert difference[1] < 0.15 * evidence[:, 1].mean()
+
+
+def test_crowded_scenes_still_place_every_shape():
+    data = ShapeScenes("test", size=64, length=10, distractors=3, scale=(0.45, 0.5))  # four near-maximal shapes
+    for i in range(10):
+        scene = data.scene(i)
+        assert scene.masks.shape[0] == 4 and scene.masks.sum(axis=0).max() == 1
+        assert all(mask.any() for mask in scene.masks)
+
+
 def test_pointing_game_on_ground_truth():
     data = ShapeScenes("test", size=96, length=8)
     scenes = [data.scene(i) for i in range(8)]
@@ -119,6 +172,10 @@ def test_bad_arguments_are_refused():
         ShapeScenes("training")
     with pytest.raises(ValueError, match="objects"):
         ShapeScenes(objects=3)
+    with pytest.raises(ValueError, match="distractors"):
+        ShapeScenes(distractors=-1)
+    with pytest.raises(ValueError, match=r"high <= 0.5 for 3 shape"):
+        ShapeScenes(distractors=2, scale=(0.3, 0.6))
     with pytest.raises(IndexError):
         ShapeScenes(length=3).scene(3)
 

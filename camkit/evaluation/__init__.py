@@ -1,27 +1,42 @@
-"""Evaluation: metrics on maps (:mod:`.metrics`) and scoring methods on ShapeScenes (:mod:`.scoring`).
+"""Evaluation: metrics on maps (:mod:`.metrics`), class-blind baseline maps (:mod:`.baselines`) and
+scoring methods on ShapeScenes (:mod:`.scoring`).
 
->>> from camkit.evaluation import map_methods, pointing_scores
->>> pointing_scores(model, ShapeScenes("test", size=112, length=200), map_methods(model, "layer4"))
+>>> from camkit.evaluation import interval_table, map_methods, pointing_hits
+>>> hits = pointing_hits(model, ShapeScenes("test", size=112), map_methods(model, "layer4"), baselines=True)
+>>> print(interval_table(hits))
 """
 
+from .baselines import BASELINES, baseline_maps, centre_maps, edge_maps, random_maps, random_weights
 from .scoring import (
     MapFunction,
     discrimination_scores,
+    discrimination_shares,
     eval_mode,
+    interval_table,
     map_function,
     map_methods,
+    pointing_hits,
     pointing_scores,
     saliency,
     summary_markdown,
 )
 
 __all__ = [
+    "BASELINES",
     "MapFunction",
+    "baseline_maps",
+    "centre_maps",
     "discrimination_scores",
+    "discrimination_shares",
+    "edge_maps",
     "eval_mode",
+    "interval_table",
     "map_function",
     "map_methods",
+    "pointing_hits",
     "pointing_scores",
+    "random_maps",
+    "random_weights",
     "saliency",
     "summary_markdown",
 ]

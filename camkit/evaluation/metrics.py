@@ -98,3 +98,23 @@ def proportion_interval(hits: torch.Tensor, z: float = 1.96) -> tuple[float, flo
     centre = (p + z**2 / (2 * n)) / denominator
     half = z / denominator * math.sqrt(p * (1 - p) / n + z**2 / (4 * n**2))
     return p, centre - half, centre + half
+
+
+def bootstrap_interval(values: torch.Tensor, resamples: int = 2000, level: float = 0.95,
+                       seed: int = 0) -> tuple[float, float, float]:
+    """``(mean, low, high)``: the mean of ``values`` (1-D, NaNs dropped) and its percentile
+    bootstrap interval (Efron 1979): the ``(1 - level) / 2`` and ``(1 + level) / 2`` quantiles of
+    the means of ``resamples`` resamples drawn with replacement, from a generator seeded with ``seed``.
+
+    Unlike :func:`mean_interval` it assumes no normal mean, which suits shares piled up near 0 or 1.
+    """
+    values = values.detach().double().flatten().cpu()
+    values = values[~values.isnan()]
+    if values.numel() < 2:
+        raise ValueError(f"bootstrap_interval needs at least 2 values that are not NaN, got {values.numel()}.")
+    generator = torch.Generator().manual_seed(seed)
+    picks = torch.randint(len(values), (resamples, len(values)), generator=generator)
+    means = values[picks].mean(dim=1)
+    tails = torch.tensor([(1 - level) / 2, (1 + level) / 2], dtype=torch.float64)
+    low, high = torch.quantile(means, tails).tolist()
+    return values.mean().item(), low, high

@@ -7,14 +7,20 @@ are map functions as they are.  :func:`map_methods` gives every method of the re
 gradients become a map with :func:`saliency`.  The scene data (``camkit.zoo.shapes``) is read
 through its interface (``bank()``, ``scene(i)``, ``objects``), so evaluation needs no zoo import.
 
-* :func:`pointing_scores`: single-object scenes, the map of the true class; a hit when its
-  maximum lies within the paper's 15 px at 224 px (same fraction of the side) of the object
-  (Zhang et al., 2016).  Also the model's accuracy on those scenes.
-* :func:`discrimination_scores`: two-object scenes (two different classes), the map of each
+* :func:`pointing_hits`: single-object scenes, the map of the true class; a hit when its
+  maximum lies within the paper's 15 px at 224 px (same fraction of the side) of the evidence
+  (Zhang et al., 2016), scene by scene.  Also whether the model classified each scene right.
+  :func:`pointing_scores` gives the rates.
+* :func:`discrimination_shares`: two-object scenes (two different classes), the map of each
   object's class; of the map's mass that lies on the two objects, the share on the named one.
   A class-discriminative map scores near 1; a map that shows both objects whatever the class
   scores near one half (the named object's share of the two objects' area).  Mass on the
   background does not count: an upsampled 4 x 4 map spills onto it whatever the method.
+  :func:`discrimination_scores` gives the means.
+
+Both take ``baselines=True`` to score the class-blind maps of :mod:`camkit.evaluation.baselines`
+beside the methods; :func:`interval_table` reports rates with Wilson and means with bootstrap
+intervals.
 """
 
 from __future__ import annotations
@@ -29,7 +35,8 @@ from torch import nn
 from ..core.guard import preserved_model_state
 from ..core.registry import INPUT_GRADIENT, available_methods, method_info
 from ..image import pixels_to_tensor, standardize
-from .metrics import mass_share, pointing_game, pointing_tolerance
+from .baselines import baseline_maps
+from .metrics import bootstrap_interval, mass_share, pointing_game, pointing_tolerance, proportion_interval
 
 MapFunction = Callable[[torch.Tensor, list[int]], torch.Tensor]
 
@@ -75,65 +82,99 @@ def _device(model: nn.Module) -> torch.device:
     return parameter.device if parameter is not None else torch.device("cpu")
 
 
-def pointing_scores(model: nn.Module, data, methods: dict[str, MapFunction],
-                    count: int | None = None, batch_size: int = 50) -> dict[str, float]:
-    """Accuracy and, per method, the pointing-game hit rate on single-object scenes.
+def pointing_hits(model: nn.Module, data, methods: dict[str, MapFunction], count: int | None = None,
+                  batch_size: int = 50, baselines: bool = False, seed: int = 0) -> dict[str, torch.Tensor]:
+    """Scene by scene, on single-object scenes: ``"correct"`` (the model's top-1 is the class) and,
+    per method, whether the map of the true class points at the evidence (bool tensors (count,)).
 
-    ``data`` is a :class:`camkit.zoo.shapes.ShapeScenes` or its ``SceneBank``; the model's mode is
-    left as it was.  Returns ``{"accuracy": ..., "scenes": count, <method name>: hit rate, ...}``.
+    ``baselines=True`` adds the maps of :data:`camkit.evaluation.baselines.BASELINES` (random from
+    a generator seeded with ``seed``), scored by the same code.  ``data`` is a
+    :class:`camkit.zoo.shapes.ShapeScenes` or its ``SceneBank``; the model's mode is left as it was.
     """
     bank = data.bank() if hasattr(data, "bank") else data
     count = len(data) if count is None else count
     device = _device(model)
+    generator = torch.Generator().manual_seed(seed)
+    hits: dict[str, list[torch.Tensor]] = {"correct": [], **{name: [] for name in methods}}
     with eval_mode(model):
-        return _pointing_scores(model, bank, methods, count, batch_size, device)
+        for start in range(0, count, batch_size):
+            x, labels, evidence = (t.to(device) for t in bank.batch(start, min(count, start + batch_size)))
+            with torch.no_grad():
+                hits["correct"].append((model(x).argmax(dim=1) == labels).cpu())
+            maps = {name: method(x, labels.tolist()) for name, method in methods.items()}
+            if baselines:
+                maps.update(baseline_maps(x, evidence, generator))
+            for name, batch_maps in maps.items():
+                hits.setdefault(name, []).append(pointing_game(batch_maps, evidence, pointing_tolerance(x.shape[-1])).cpu())
+    return {name: torch.cat(values) for name, values in hits.items()}
 
 
-def _pointing_scores(model: nn.Module, bank, methods: dict[str, MapFunction], count: int, batch_size: int,
-                     device: torch.device) -> dict[str, float]:
-    correct = 0
-    hits = dict.fromkeys(methods, 0)
-    for start in range(0, count, batch_size):
-        x, labels, masks = (t.to(device) for t in bank.batch(start, min(count, start + batch_size)))
-        with torch.no_grad():
-            correct += int((model(x).argmax(dim=1) == labels).sum())
-        tolerance = pointing_tolerance(x.shape[-1])
-        for name, method in methods.items():
-            hits[name] += int(pointing_game(method(x, labels.tolist()), masks, tolerance).sum())
-    return {"accuracy": correct / count, "scenes": count, **{name: n / count for name, n in hits.items()}}
+def pointing_scores(model: nn.Module, data, methods: dict[str, MapFunction], count: int | None = None,
+                    batch_size: int = 50, baselines: bool = False) -> dict[str, float]:
+    """Accuracy and, per method, the pointing-game hit rate of :func:`pointing_hits`:
+    ``{"accuracy": ..., "scenes": count, <method name>: hit rate, ...}``."""
+    hits = pointing_hits(model, data, methods, count, batch_size, baselines)
+    correct = hits.pop("correct")
+    return {"accuracy": correct.double().mean().item(), "scenes": len(correct),
+            **{name: value.double().mean().item() for name, value in hits.items()}}
 
 
-def discrimination_scores(model: nn.Module, data, methods: dict[str, MapFunction],
-                          count: int | None = None, batch_size: int = 25) -> dict[str, float]:
-    """Per method, the mean share of each class's map on its own object, of the map's mass on the
-    two objects (two-object scenes): ``mass(named) / (mass(named) + mass(other))``.
+def discrimination_shares(model: nn.Module, data, methods: dict[str, MapFunction], count: int | None = None,
+                          batch_size: int = 25, baselines: bool = False, seed: int = 0) -> dict[str, torch.Tensor]:
+    """Per method, each class's map's share on its own object of the map's mass on the two class
+    objects, ``mass(named) / (mass(named) + mass(other))``, two values per two-object scene
+    (a tensor (2 * count,): scene 0's first object, its second, scene 1's first...).
 
-    Both objects of every scene are explained, so each scene gives two shares; a map with no
-    mass on either object tells them apart no better than chance and counts as one half.
-    ``data`` is a two-object :class:`camkit.zoo.shapes.ShapeScenes`; the model's mode is left as it was.
-    Returns ``{"scenes": count, <method name>: mean share, ...}``.
+    A map with no mass on either object tells them apart no better than chance and counts as one
+    half.  ``baselines=True`` adds :data:`camkit.evaluation.baselines.BASELINES` (the ceiling
+    being the named object's mask).  ``data`` is a two-object :class:`camkit.zoo.shapes.ShapeScenes`;
+    the model's mode is left as it was.
     """
     if data.objects != 2:
-        raise ValueError(f"discrimination_scores needs two-object scenes (ShapeScenes(objects=2)), got objects={data.objects}.")
+        raise ValueError(f"Class discrimination needs two-object scenes (ShapeScenes(objects=2)), got objects={data.objects}.")
     count = len(data) if count is None else count
-    with eval_mode(model):
-        return {"scenes": count, **_discrimination_shares(data, methods, count, batch_size, _device(model))}
-
-
-def _discrimination_shares(data, methods: dict[str, MapFunction], count: int, batch_size: int,
-                           device: torch.device) -> dict[str, float]:
+    device, generator = _device(model), torch.Generator().manual_seed(seed)
     shares: dict[str, list[torch.Tensor]] = {name: [] for name in methods}
-    for start in range(0, count, batch_size):
-        scenes = [data.scene(i) for i in range(start, min(count, start + batch_size))]
-        x = standardize(pixels_to_tensor(np.stack([s.image for s in scenes]))).to(device)
-        masks = torch.from_numpy(np.stack([s.masks for s in scenes])).to(device)  # (B, 2, H, W)
-        on_objects = masks.any(dim=1)
-        for obj in (0, 1):
-            classes = [int(s.labels[obj]) for s in scenes]
-            for name, method in methods.items():
-                share = mass_share(method(x, classes) * on_objects, masks[:, obj])
-                shares[name].append(share.nan_to_num(0.5))
-    return {name: float(torch.cat(values).mean()) for name, values in shares.items()}
+    with eval_mode(model):
+        for start in range(0, count, batch_size):
+            scenes = [data.scene(i) for i in range(start, min(count, start + batch_size))]
+            x = standardize(pixels_to_tensor(np.stack([s.image for s in scenes]))).to(device)
+            masks = torch.from_numpy(np.stack([s.masks[:2] for s in scenes])).to(device)  # (B, 2, H, W)
+            on_objects = masks.any(dim=1)
+            batch_shares = {name: [] for name in shares}
+            for obj in (0, 1):
+                classes = [int(s.labels[obj]) for s in scenes]
+                maps = {name: method(x, classes) for name, method in methods.items()}
+                if baselines:
+                    maps.update(baseline_maps(x, masks[:, obj], generator))
+                for name, batch_maps in maps.items():
+                    share = mass_share(batch_maps * on_objects, masks[:, obj]).nan_to_num(0.5)
+                    batch_shares.setdefault(name, []).append(share.cpu())
+            for name, (first, second) in batch_shares.items():  # scene by scene: (first, second) object
+                shares.setdefault(name, []).append(torch.stack([first, second], dim=1).flatten())
+    return {name: torch.cat(values) for name, values in shares.items()}
+
+
+def discrimination_scores(model: nn.Module, data, methods: dict[str, MapFunction], count: int | None = None,
+                          batch_size: int = 25, baselines: bool = False) -> dict[str, float]:
+    """The mean of :func:`discrimination_shares` per method: ``{"scenes": count, <method name>: mean share, ...}``."""
+    shares = discrimination_shares(model, data, methods, count, batch_size, baselines)
+    count = len(data) if count is None else count
+    return {"scenes": count, **{name: value.double().mean().item() for name, value in shares.items()}}
+
+
+def interval_table(hits: dict[str, torch.Tensor], shares: dict[str, torch.Tensor] | None = None) -> str:
+    """A Markdown table of :func:`pointing_hits` (rates with 95 % Wilson intervals) and
+    :func:`discrimination_shares` (mean shares with 95 % bootstrap intervals), one row per map."""
+    rows = ["| map | rate or mean | 95 % interval | n |", "|---|---:|---|---:|"]
+    for name, values in hits.items():
+        rate, low, high = proportion_interval(values)
+        what = "test accuracy" if name == "correct" else f"pointing game, {name}"
+        rows.append(f"| {what} | {rate:.1%} | {low:.1%} – {high:.1%} | {len(values)} |")
+    for name, values in (shares or {}).items():
+        mean, low, high = bootstrap_interval(values)
+        rows.append(f"| share on the named object, {name} | {mean:.2f} | {low:.2f} – {high:.2f} | {len(values)} |")
+    return "\n".join(rows) + "\n"
 
 
 def summary_markdown(title: str, pointing: dict[str, float], discrimination: dict[str, float],

@@ -27,6 +27,23 @@ did its maximum fall on the object (:func:`camkit.metrics.pointing_game`)?  Two-
 (two different classes, disjoint) ask the sharper question: does the map for class A avoid
 object B?
 
+Distractors.  With one sharp object on a blurred background, every edge points at the object:
+the argmax of the input's Sobel edge magnitude, no model and no class, wins the pointing game
+on 100 % of the scenes, so a high rate there proves nothing about a map.  ``distractors=k``
+adds k shapes of :data:`DISTRACTOR_SHAPES` that carry no class: drawn by the same code as the
+class shapes (same size range and, on average, the same area; colours from the same contrast
+rule; the same anti-aliased edges) and placed in one joint draw with the class objects, so
+that position, size, colour and edge strength do not tell them apart; only the shape does.
+``Scene.evidence`` marks the class objects' pixels, ``Scene.distractors`` the others.  Why
+two: on 600 val scenes (112 px, diameter 0.3-0.45) the class-blind maps of
+:mod:`camkit.evaluation.baselines` point at the evidence at these rates (95 % Wilson
+intervals): one distractor, edges 53 % [49, 57], centre 29 %, uniform random 17 %; two
+distractors, edges 35 % [32, 39], centre 18 % [15, 21], random 16 % [14, 20]; three, edges
+29 %, at the price of smaller shapes.  Two is the fewest that keeps every class-blind map below
+45 %; the same holds at 64 and 96 px.  No distractor is one of the six class shapes: it would
+carry that class's evidence itself.  The zoo still trains on scenes without distractors (the default
+``distractors=0``); docs/benchmark.md records the calibration of a zoo on distractor scenes.
+
 Everything is generated on the fly from a seed; nothing is downloaded or committed.  Sample ``i``
 of a split draws from its own random generator seeded by ``(seed, split, objects, i)``, so a
 scene does not depend on which other scenes were generated, or in which order, and the
@@ -34,7 +51,7 @@ train / val / test splits come from disjoint seed streams.
 
 >>> data = ShapeScenes("train", size=96, length=10_000)
 >>> x, label = data[0]            # (3, 96, 96) float tensor standardised with ImageNet's mean and std, int
->>> scene = data.scene(0)         # raw uint8 image, labels, masks, boxes
+>>> scene = data.scene(0)         # raw uint8 image, labels, masks, boxes, evidence mask
 >>> fig = show_scenes(data, 16)   # labelled grid (matplotlib Figure)
 """
 
@@ -42,6 +59,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -54,6 +72,15 @@ from ..image import pixels_to_tensor, standardize
 
 SHAPE_CLASSES: list[str] = ["circle", "square", "triangle", "star", "cross", "ring"]
 """Class names, in label order."""
+
+DISTRACTOR_SHAPES: list[str] = ["ellipse", "sector", "crescent", "corner", "bar"]
+"""Shapes of the distractors: drawn like the class shapes (same sizes, colours and edges), unlike
+any of them, and never a class.  Each is cut to cover about as much of its circumscribed circle
+as the class shapes do on average (0.54-0.76 of it, mean 0.62; the classes 0.42-1.0, mean 0.64),
+so that a distractor is as large on average as the evidence."""
+
+DISTRACTOR = -1
+"""The label of a distractor in :attr:`Scene.labels`."""
 
 SPLITS: dict[str, int] = {"train": 0, "val": 1, "test": 2}
 """Split name -> the integer mixed into every sample's seed (disjoint random streams)."""
@@ -77,22 +104,28 @@ class Scene:
 
     Attributes:
         image: RGB uint8 array (S, S, 3), before standardisation (for display).
-        labels: int64 array (k,), class index of each object (k = 1 or 2).
+        labels: int64 array (k,), class index of each object: the class-carrying objects first
+            (1 or 2), then the distractors, labelled :data:`DISTRACTOR`.
         masks: bool array (k, S, S), the pixels each object covers (at least half covered,
             after anti-aliasing).
         boxes: int64 array (k, 4), ``(x0, y0, x1, y1)`` with exclusive ends: the tightest box
             with ``masks[j][y0:y1, x0:x1]`` holding every pixel of object ``j``.
+        evidence: bool array (S, S), the pixels of the class-carrying objects: where a map
+            that explains the class should point.
+        names: the shape drawn for each object (a class name, or a distractor shape's).
     """
 
     image: np.ndarray
     labels: np.ndarray
     masks: np.ndarray
     boxes: np.ndarray
+    evidence: np.ndarray
+    names: list[str]
 
     @property
-    def names(self) -> list[str]:
-        """Class names of the objects."""
-        return [SHAPE_CLASSES[int(label)] for label in self.labels]
+    def distractors(self) -> np.ndarray:
+        """bool (S, S): the pixels of the distractors (no class evidence)."""
+        return self.masks[self.labels == DISTRACTOR].any(axis=0)
 
 
 # ----------------------------------------------------------------------------------- geometry
@@ -114,7 +147,28 @@ def _cross(arm: float = 0.32) -> np.ndarray:
                      [-a, a], [-b, a], [-b, -a], [-a, -a]])
 
 
-# Each class: (filled outlines, holes), unit circumradius, centred at the origin.
+def _corner(thickness: float = 0.6) -> np.ndarray:
+    a = 1 / np.sqrt(2)  # an L in the square of half-side a (circumradius 1)
+    b = a - 2 * a * thickness
+    return np.array([[-a, -a], [a, -a], [a, -b], [-b, -b], [-b, a], [-a, a]])
+
+
+def _ellipse(aspect: float) -> np.ndarray:
+    return _regular(_CIRCLE_VERTICES) * [1.0, aspect]
+
+
+def _sector(missing: float = np.pi / 2) -> np.ndarray:
+    angles = np.linspace(missing / 2, 2 * np.pi - missing / 2, _CIRCLE_VERTICES)
+    return np.vstack([[0.0, 0.0], np.stack([np.cos(angles), np.sin(angles)], axis=1)])
+
+
+def _bar(aspect: float = 0.55) -> np.ndarray:
+    angle = np.arctan(aspect)
+    c, s = np.cos(angle), np.sin(angle)
+    return np.array([[c, s], [-c, s], [-c, -s], [c, -s]])
+
+
+# Each shape: (filled outlines, holes), circumradius about 1, centred near the origin.
 _OUTLINES: dict[str, tuple[list[np.ndarray], list[np.ndarray]]] = {
     "circle": ([_regular(_CIRCLE_VERTICES)], []),
     "square": ([_regular(4, np.pi / 4)], []),
@@ -122,6 +176,11 @@ _OUTLINES: dict[str, tuple[list[np.ndarray], list[np.ndarray]]] = {
     "star": ([_star()], []),
     "cross": ([_cross()], []),
     "ring": ([_regular(_CIRCLE_VERTICES)], [0.55 * _regular(_CIRCLE_VERTICES)]),
+    "ellipse": ([_ellipse(0.65)], []),
+    "sector": ([_sector()], []),
+    "crescent": ([_regular(_CIRCLE_VERTICES)], [0.7 * _regular(_CIRCLE_VERTICES) + [0.6, 0.0]]),
+    "corner": ([_corner()], []),
+    "bar": ([_bar()], []),
 }
 
 
@@ -209,8 +268,11 @@ class ShapeScenes(Dataset):
         size: side of the square images in pixels.
         length: number of scenes (default 50 000 for train, 1 000 for val and test).
         objects: 1 (classification) or 2 (two different classes, not overlapping).
+        distractors: shapes of :data:`DISTRACTOR_SHAPES` added to every scene, drawn like the
+            class shapes (same sizes, colours, edges) where the placement puts them, never
+            overlapping: salient objects that carry no class evidence.
         seed: base seed; the same (seed, split, objects, index) always gives the same scene.
-        scale: range of the shape's circumscribed diameter, as a fraction of ``size``.
+        scale: range of every shape's circumscribed diameter, as a fraction of ``size``.
         blur: range of the background's Gaussian blur sigma, in pixels at 96 px (scaled with size).
         crop: range of the crop's side as a fraction of the photo's shorter side.
         contrast: minimal RGB distance (0..441) between the shape's colour and the mean
@@ -219,7 +281,8 @@ class ShapeScenes(Dataset):
 
     ``dataset[i]`` is ``(x, label)``: ``x`` the (3, S, S) float tensor standardised with the ImageNet
     mean and std (the preprocessing of torchvision's models), ``label`` an int for one object or
-    an int64 tensor (objects,) for several.  :meth:`scene` gives the raw image, masks and boxes.
+    an int64 tensor (objects,) for several.  :meth:`scene` gives the raw image, masks, boxes and
+    the evidence mask.
     """
 
     def __init__(
@@ -229,6 +292,7 @@ class ShapeScenes(Dataset):
         length: int | None = None,
         objects: int = 1,
         seed: int = 0,
+        distractors: int = 0,
         scale: tuple[float, float] = (0.35, 0.5),
         blur: tuple[float, float] = (2.0, 4.0),
         crop: tuple[float, float] = (0.25, 0.9),
@@ -241,9 +305,14 @@ class ShapeScenes(Dataset):
             raise ValueError(f"objects must be 1 or 2, got {objects!r}.")
         if size < 16:
             raise ValueError(f"size must be at least 16 pixels, got {size}.")
-        if not 0 < scale[0] <= scale[1] <= 1 / objects:
-            raise ValueError(f"scale must satisfy 0 < low <= high <= {1 / objects:g} for {objects} object(s), got {scale}.")
+        if not isinstance(distractors, int) or distractors < 0:
+            raise ValueError(f"distractors must be an int >= 0, got {distractors!r}.")
+        shapes = objects + distractors
+        largest = 1 / math.ceil(math.sqrt(shapes))  # that many shapes of this diameter fit on a grid
+        if not 0 < scale[0] <= scale[1] <= largest:
+            raise ValueError(f"scale must satisfy 0 < low <= high <= {largest:g} for {shapes} shape(s), got {scale}.")
         self.split, self.size, self.objects, self.seed = split, size, objects, seed
+        self.distractors = distractors
         self.length = DEFAULT_LENGTH[split] if length is None else int(length)
         self.scale, self.blur, self.crop = tuple(scale), tuple(blur), tuple(crop)
         self.contrast, self.noise = float(contrast), float(noise)
@@ -253,15 +322,16 @@ class ShapeScenes(Dataset):
         return self.length
 
     def __repr__(self) -> str:
+        extra = f", distractors={self.distractors}" if self.distractors else ""
         return (f"ShapeScenes(split={self.split!r}, size={self.size}, length={self.length}, "
-                f"objects={self.objects}, seed={self.seed})")
+                f"objects={self.objects}, seed={self.seed}{extra})")
 
     def rng(self, index: int) -> np.random.Generator:
         """The random generator of scene ``index`` (independent of every other scene)."""
         return np.random.default_rng([self.seed, SPLITS[self.split], self.objects, index])
 
     def scene(self, index: int) -> Scene:
-        """Generate scene ``index``: raw image, labels, masks and boxes (see :class:`Scene`)."""
+        """Generate scene ``index``: raw image, labels, masks, boxes and evidence (see :class:`Scene`)."""
         if not -self.length <= index < self.length:
             raise IndexError(f"Scene {index} out of range for {self.length} scenes.")
         index %= self.length
@@ -269,12 +339,16 @@ class ShapeScenes(Dataset):
         size = self.size
         image = _background(rng, size, self.crop, self.blur)
         labels = rng.choice(len(SHAPE_CLASSES), size=self.objects, replace=False)
-        radii = rng.uniform(*self.scale, size=self.objects) * size / 2
-        centres = self._place(rng, radii)
+        names = [SHAPE_CLASSES[label] for label in labels]
+        if self.distractors:
+            names += [DISTRACTOR_SHAPES[i] for i in rng.choice(len(DISTRACTOR_SHAPES), size=self.distractors)]
+            labels = np.concatenate([labels, np.full(self.distractors, DISTRACTOR)])
+        radii = rng.uniform(*self.scale, size=len(names)) * size / 2
+        centres, radii = self._place(rng, radii)
         masks = []
-        for label, radius, centre in zip(labels, radii, centres):
+        for name, radius, centre in zip(names, radii, centres):
             angle = rng.uniform(0, 2 * np.pi)
-            alpha = _draw_alpha(SHAPE_CLASSES[label], size, centre, radius, angle)
+            alpha = _draw_alpha(name, size, centre, radius, angle)
             mask = alpha >= 128
             colour = _contrasting_colour(rng, image[mask].mean(axis=0), self.contrast)
             weight = (alpha.astype(np.float32) / 255)[:, :, None]
@@ -287,24 +361,29 @@ class ShapeScenes(Dataset):
         image = np.clip(image + 0.5, 0, 255).astype(np.uint8)
         masks_array = np.stack(masks)
         boxes = np.stack([mask_box(m) for m in masks_array])
-        return Scene(image, labels.astype(np.int64), masks_array, boxes)
+        evidence = masks_array[: self.objects].any(axis=0)
+        return Scene(image, labels.astype(np.int64), masks_array, boxes, evidence, names)
 
-    def _place(self, rng: np.random.Generator, radii: np.ndarray) -> np.ndarray:
-        """Centres keeping every shape inside the image and the shapes' circles disjoint."""
+    def _place(self, rng: np.random.Generator, radii: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Centres keeping every shape inside the image and the shapes' circles disjoint, all drawn
+        together (so no shape's position depends on its role); returns the centres and the radii."""
         size = self.size
-        for _ in range(100):
-            centres = np.stack([rng.uniform(r, size - r, size=2) for r in radii])
-            if len(radii) == 1 or np.linalg.norm(centres[0] - centres[1]) >= radii.sum() + 1:
-                return centres
-        # Crowded: put the two shapes in opposite corners (always fits, as scale <= 1 / objects).
-        return np.array([[radii[0], radii[0]], [size - radii[1], size - radii[1]]])
+        while True:
+            for _ in range(100):
+                centres = np.stack([rng.uniform(r, size - r, size=2) for r in radii])
+                gaps = np.linalg.norm(centres[:, None] - centres[None], axis=2) - radii[:, None] - radii[None]
+                if (gaps[np.triu_indices(len(radii), 1)] >= 1).all():
+                    return centres, radii
+            if len(radii) == 2:  # crowded: opposite corners (always fits, as scale <= 1/2)
+                return np.array([[radii[0], radii[0]], [size - radii[1], size - radii[1]]]), radii
+            radii = radii * 0.95  # three or more shapes: try a little smaller
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int | torch.Tensor]:
         scene = self.scene(index)
         x = to_input(scene.image)
         if self.objects == 1:
             return x, int(scene.labels[0])
-        return x, torch.from_numpy(scene.labels)
+        return x, torch.from_numpy(scene.labels[: self.objects])
 
     def bank(self) -> "SceneBank":
         """The process-wide in-memory bank of these scenes (single-object scenes only)."""
@@ -315,7 +394,7 @@ class ShapeScenes(Dataset):
         scenes = [self.scene(i) for i in indices]
         x = torch.stack([to_input(s.image) for s in scenes])
         labels = torch.from_numpy(np.stack([s.labels for s in scenes]))
-        return x, labels[:, 0] if self.objects == 1 else labels
+        return x, labels[:, 0] if self.objects == 1 else labels[:, : self.objects]
 
 
 def to_input(image: np.ndarray) -> torch.Tensor:
@@ -325,7 +404,8 @@ def to_input(image: np.ndarray) -> torch.Tensor:
 
 def show_scenes(data: ShapeScenes, count: int = 16, start: int = 0, ncols: int | None = None,
                 boxes: bool = True, size: float = 2.0):
-    """A labelled grid of scenes ``start .. start + count - 1`` (with their boxes); returns the Figure."""
+    """A grid of scenes ``start .. start + count - 1`` titled with their classes (with their boxes:
+    class objects green, distractors dashed grey); returns the Figure."""
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
 
@@ -338,18 +418,21 @@ def show_scenes(data: ShapeScenes, count: int = 16, start: int = 0, ncols: int |
     for ax, index in zip(axes.flat, range(start, start + count)):
         scene = data.scene(index)
         ax.imshow(scene.image)
-        ax.set_title(f"{index}: " + " + ".join(scene.names), fontsize=9)
-        if boxes:
-            for x0, y0, x1, y1 in scene.boxes:
-                ax.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, color="lime", lw=1))
+        classes = [name for name, label in zip(scene.names, scene.labels) if label != DISTRACTOR]
+        extra = f" (+{len(scene.names) - len(classes)} distractors)" if len(classes) < len(scene.names) else ""
+        ax.set_title(f"{index}: " + " + ".join(classes) + extra, fontsize=9)
+        if boxes:  # evidence in green, distractors in dashed grey
+            for (x0, y0, x1, y1), label in zip(scene.boxes, scene.labels):
+                style = {"color": "silver", "ls": "--"} if label == DISTRACTOR else {"color": "lime"}
+                ax.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, lw=1, **style))
     fig.tight_layout()
     return fig
 
 
 # ------------------------------------------------------------------------------ in memory
 class SceneBank:
-    """Generated single-object scenes kept in memory (uint8), so that several models train and
-    are scored on the same pixels without generating them again."""
+    """Generated single-object scenes kept in memory (uint8 images, labels, evidence masks), so that
+    several models train and are scored on the same pixels without generating them again."""
 
     def __init__(self, data: ShapeScenes) -> None:
         self.data = data
@@ -363,7 +446,7 @@ class SceneBank:
         self.reserve(count)
         for i in range(self.count, count):
             scene = self.data.scene(i)
-            self.images[i], self.labels[i], self.masks[i] = scene.image, scene.labels[0], scene.masks[0]
+            self.images[i], self.labels[i], self.masks[i] = scene.image, scene.labels[0], scene.evidence
         self.count = max(self.count, count)
 
     def reserve(self, capacity: int) -> None:

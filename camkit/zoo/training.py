@@ -20,7 +20,7 @@ import platform
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -50,6 +50,8 @@ class TrainConfig:
     test_scenes: int = 500
     threads: int = 2
     batchnorm: bool = False  # train VGG/AlexNet with BatchNorm, folded into the convolutions after
+    scenes: dict = field(default_factory=dict)  # ShapeScenes options of training and scoring (e.g. distractors)
+    eval_split: str = "test"  # the scenes scored after training ("val" while calibrating a recipe)
 
     def replace(self, **changes) -> "TrainConfig":
         """A copy with some fields changed."""
@@ -82,9 +84,11 @@ def default_config(name: str) -> TrainConfig:
 
 
 def _datasets(config: TrainConfig) -> tuple[ShapeScenes, ShapeScenes]:
-    train = ShapeScenes("train", size=config.size, length=config.steps * config.batch_size, seed=config.seed)
-    test = ShapeScenes("test", size=config.size, length=config.test_scenes, seed=config.seed)
-    return train, test
+    train = ShapeScenes("train", size=config.size, length=config.steps * config.batch_size, seed=config.seed,
+                        **config.scenes)
+    scored = ShapeScenes(config.eval_split, size=config.size, length=config.test_scenes, seed=config.seed,
+                         **config.scenes)
+    return train, scored
 
 
 # ------------------------------------------------------------------------------- evaluation
