@@ -97,8 +97,9 @@ def test_cam_without_gap_and_one_linear():
 
 
 def test_cam_at_a_layer_that_does_not_feed_the_pooling():
-    with pytest.raises(ValueError, match="not the global average of 'conv'"):
-        camkit.CAM(tiny_net(), "conv")(X)
+    net = nn.Sequential(tiny_net()[:2], nn.Conv2d(2, 2, kernel_size=3, padding=1), tiny_net()[2:])
+    with pytest.raises(ValueError, match="not the global average of '0.conv'"):
+        camkit.CAM(net, "0.conv")(X)
 
 
 def test_cam_with_a_callable_target():
