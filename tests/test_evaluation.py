@@ -109,7 +109,7 @@ def test_interval_table_reports_wilson_and_bootstrap_intervals():
     shares = {"Grad-CAM": torch.tensor([0.0, 1.0])}
     assert camkit.evaluation.interval_table(hits, shares).splitlines() == [
         "| map | rate or mean | 95 % interval | n |", "|---|---:|---|---:|",
-        "| test accuracy | 80.0% | 49.0% – 94.3% | 10 |",  # Wilson by hand: see test_metrics
+        "| accuracy | 80.0% | 49.0% – 94.3% | 10 |",  # Wilson by hand: see test_metrics
         "| pointing game, Grad-CAM | 100.0% | 72.2% – 100.0% | 10 |",
         "| share on the named object, Grad-CAM | 0.50 | 0.00 – 1.00 | 2 |",
     ]

@@ -169,7 +169,7 @@ def interval_table(hits: dict[str, torch.Tensor], shares: dict[str, torch.Tensor
     rows = ["| map | rate or mean | 95 % interval | n |", "|---|---:|---|---:|"]
     for name, values in hits.items():
         rate, low, high = proportion_interval(values)
-        what = "test accuracy" if name == "correct" else f"pointing game, {name}"
+        what = "accuracy" if name == "correct" else f"pointing game, {name}"
         rows.append(f"| {what} | {rate:.1%} | {low:.1%} – {high:.1%} | {len(values)} |")
     for name, values in (shares or {}).items():
         mean, low, high = bootstrap_interval(values)
