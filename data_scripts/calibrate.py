@@ -25,15 +25,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 from camkit.core.grad_cam import GradCAM  # noqa: E402
 from camkit.evaluation import interval_table, pointing_hits, random_weights  # noqa: E402
 from camkit.evaluation.metrics import proportion_interval  # noqa: E402
-from camkit.zoo import SHAPES_MODELS  # noqa: E402
-from camkit.zoo.architectures import ARCHITECTURES  # noqa: E402
+from camkit.zoo.architectures import ARCHITECTURES, SHAPES_INPUT_SIZES  # noqa: E402
 from camkit.zoo.shapes import ShapeScenes  # noqa: E402
 from camkit.zoo.training import default_config, train  # noqa: E402
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("model", choices=SHAPES_MODELS)
+    parser.add_argument("model", choices=list(SHAPES_INPUT_SIZES))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds (default 0 1 2)")
     parser.add_argument("--steps", type=int, help="training steps (default: the zoo's recipe)")
     parser.add_argument("--lr", type=float, help="Adam's learning rate (default: the zoo's recipe)")

@@ -92,6 +92,15 @@ def test_pointing_hits_are_the_scores_scene_by_scene(model):
     assert torch.equal(hits["correct"], model(x).argmax(1) == labels)
 
 
+def test_scores_pass_the_seed_of_the_random_baseline_on(model):
+    data = ShapeScenes("test", size=64, length=40, seed=5, distractors=2, scale=(0.3, 0.45))
+    hits = {seed: pointing_hits(model, data, {}, batch_size=20, baselines=True, seed=seed)["random"] for seed in (0, 1)}
+    assert hits[0].sum() != hits[1].sum()  # 40 random points: different seeds, different hit counts
+    for seed, expected in hits.items():
+        assert pointing_scores(model, data, {}, batch_size=20, baselines=True, seed=seed)["random"] == \
+            pytest.approx(expected.double().mean().item())
+
+
 def test_discrimination_shares_scene_by_scene_with_baselines(model):
     data = ShapeScenes("test", size=64, length=3, objects=2, seed=1, distractors=1)
     flat = {"flat": lambda x, classes: torch.ones(len(x), *x.shape[-2:])}

@@ -110,10 +110,10 @@ def pointing_hits(model: nn.Module, data, methods: dict[str, MapFunction], count
 
 
 def pointing_scores(model: nn.Module, data, methods: dict[str, MapFunction], count: int | None = None,
-                    batch_size: int = 50, baselines: bool = False) -> dict[str, float]:
+                    batch_size: int = 50, baselines: bool = False, seed: int = 0) -> dict[str, float]:
     """Accuracy and, per method, the pointing-game hit rate of :func:`pointing_hits`:
     ``{"accuracy": ..., "scenes": count, <method name>: hit rate, ...}``."""
-    hits = pointing_hits(model, data, methods, count, batch_size, baselines)
+    hits = pointing_hits(model, data, methods, count, batch_size, baselines, seed)
     correct = hits.pop("correct")
     return {"accuracy": correct.double().mean().item(), "scenes": len(correct),
             **{name: value.double().mean().item() for name, value in hits.items()}}
@@ -156,9 +156,9 @@ def discrimination_shares(model: nn.Module, data, methods: dict[str, MapFunction
 
 
 def discrimination_scores(model: nn.Module, data, methods: dict[str, MapFunction], count: int | None = None,
-                          batch_size: int = 25, baselines: bool = False) -> dict[str, float]:
+                          batch_size: int = 25, baselines: bool = False, seed: int = 0) -> dict[str, float]:
     """The mean of :func:`discrimination_shares` per method: ``{"scenes": count, <method name>: mean share, ...}``."""
-    shares = discrimination_shares(model, data, methods, count, batch_size, baselines)
+    shares = discrimination_shares(model, data, methods, count, batch_size, baselines, seed)
     count = len(data) if count is None else count
     return {"scenes": count, **{name: value.double().mean().item() for name, value in shares.items()}}
 

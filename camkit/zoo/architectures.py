@@ -14,11 +14,15 @@ from torch import nn
 
 from .shapes import SHAPE_CLASSES
 
-SHAPES_INPUT_SIZES: dict[str, int] = {"vgg16": 64, "alexnet": 96, "resnet18": 112, "shufflenet_v2_x1_0": 112}
+SHAPES_INPUT_SIZES: dict[str, int] = {
+    "vgg16": 64, "alexnet": 96, "resnet18": 112, "shufflenet_v2_x1_0": 112, "squeezenet1_1": 112, "densenet121": 128,
+}
 """Side of the ShapeScenes images each shapes model is trained and evaluated on (objects keep
-the same share of the image at every size).  ResNet18 and ShuffleNetV2 downsample 32x: at 112
-px their last layer is 4 x 4, where 96 px gives a 3 x 3 map too coarse to point at the object;
-VGG16 costs 6x more per pixel on a CPU, so it gets 64 px (a 4 x 4 map at ``features.29``)."""
+the same share of the image at every size).  ResNet18, ShuffleNetV2 and DenseNet121 downsample
+32x: at 112 px the last layer of the first two is 4 x 4, where 96 px gives a 3 x 3 map too coarse
+to point at the object; DenseNet121 rounds 112 px down to 3 x 3, so it gets 128.  SqueezeNet
+1.1's ``features`` are 6 x 6 at 112 px.  VGG16 costs 6x more per pixel on a CPU, so it gets 64
+px (a 4 x 4 map at ``features.29``)."""
 
 
 @dataclass(frozen=True)
@@ -39,11 +43,20 @@ ARCHITECTURES: dict[str, ArchInfo] = {
     "resnet50": ArchInfo("layer4", ("layer1", "layer2", "layer3", "layer4")),
     "shufflenet_v2_x1_0": ArchInfo("conv5", ("conv1", "stage2", "stage3", "stage4", "conv5"), True),
     "shufflenet_v2_x2_0": ArchInfo("conv5", ("conv1", "stage2", "stage3", "stage4", "conv5")),
+    # SqueezeNet 1.1: the ReLU before each max-pool, then the last Fire module (``features``),
+    # which the class convolution reads.  DenseNet121: the stem's ReLU, three dense blocks, then
+    # ``features`` (its norm5), whose ReLU the pooling averages.  Both train on ShapeScenes
+    # (``shapes_architecture``) while their recipes are calibrated on the distractor benchmark
+    # (docs/benchmark.md); ``shapes`` turns True once they are.
+    "squeezenet1_1": ArchInfo("features", ("features.1", "features.4", "features.7", "features")),
+    "densenet121": ArchInfo("features", ("features.relu0", "features.denseblock1", "features.denseblock2",
+                                         "features.denseblock3", "features")),
     # One block per resolution (112, 56, 28, 14, 7) and the head that feeds the pooling.
     "efficientnet_lite0": ArchInfo("head", ("blocks.0", "blocks.2", "blocks.4", "blocks.10", "blocks.15", "head")),
 }
 SHAPES_MODELS: tuple[str, ...] = tuple(name for name, info in ARCHITECTURES.items() if info.shapes)
-"""The architectures camkit trains ShapeScenes weights for."""
+"""The architectures the zoo trains and serves ShapeScenes weights for (:func:`shapes_architecture`
+also builds the others of :data:`SHAPES_INPUT_SIZES`, whose recipes are being calibrated)."""
 
 
 class GAPNet(nn.Module):
@@ -74,8 +87,11 @@ def shapes_architecture(name: str, num_classes: int = len(SHAPE_CLASSES), batchn
     * ``alexnet`` (AlexNet-GAP): ``features`` up to relu5 (``features.0`` ... ``features.11``,
       without the last max-pool, as the paper cut after conv5), then pooling and one linear
       layer 256 -> classes; no extra convolution, for the same reasons.
-    * ``resnet18``, ``shufflenet_v2_x1_0``: torchvision's models unchanged but for the class
-      count of the final linear layer (they already end in global average pooling + linear).
+    * ``resnet18``, ``shufflenet_v2_x1_0``, ``densenet121``: torchvision's models unchanged
+      but for the class count of the final linear layer (they already end in global average
+      pooling + linear; DenseNet with a functional ReLU before the pooling).
+    * ``squeezenet1_1``: torchvision's model unchanged but for the class count of its 1x1 class
+      convolution, which makes one map per class before a ReLU and the pooling (no linear layer).
 
     Layer names of the kept layers equal torchvision's, so ``features.29`` or ``layer4`` name
     the same layers in the ImageNet and the shapes model.
@@ -91,11 +107,11 @@ def shapes_architecture(name: str, num_classes: int = len(SHAPE_CLASSES), batchn
         else:
             features, channels = torchvision.models.alexnet().features[:12], 256
         return GAPNet(with_batchnorm(features) if batchnorm else features, channels, num_classes)
-    if name in ("resnet18", "shufflenet_v2_x1_0"):
+    if name in ("resnet18", "shufflenet_v2_x1_0", "squeezenet1_1", "densenet121"):
         if batchnorm:
             raise ValueError(f"{name} has its batch norms already; batchnorm=True is for vgg16 and alexnet.")
         return torchvision.models.get_model(name, num_classes=num_classes)
-    raise ValueError(f"No shapes model for {name!r}; camkit trains: {', '.join(SHAPES_MODELS)}.")
+    raise ValueError(f"No shapes model for {name!r}; camkit trains: {', '.join(SHAPES_INPUT_SIZES)}.")
 
 
 def with_batchnorm(features: nn.Sequential) -> nn.Sequential:

@@ -73,12 +73,17 @@ def default_config(name: str) -> TrainConfig:
     * ``alexnet`` (BatchNorm, folded), 96 px, 500 steps: 98.8 / 96.2% (400 steps: 96-98%);
     * ``shufflenet_v2_x1_0``, 112 px, 800 steps, lr 4e-3: 98.8 / 89.8% and 96.6 / 85.8%
       (lr 2e-3 learns too slowly; at 96 px its 3 x 3 ``conv5`` points at 67%).
+
+    ``squeezenet1_1`` and ``densenet121`` are not in the zoo yet: their recipes here are the
+    starting points of the calibration on the distractor benchmark (docs/benchmark.md).
     """
     recipes = {
         "resnet18": TrainConfig(steps=400, lr=1e-3),
         "vgg16": TrainConfig(steps=240, lr=7e-4, batchnorm=True),
         "alexnet": TrainConfig(steps=500, lr=1e-3, batchnorm=True),
         "shufflenet_v2_x1_0": TrainConfig(steps=800, lr=4e-3),
+        "squeezenet1_1": TrainConfig(steps=1200, lr=2e-3),
+        "densenet121": TrainConfig(steps=400, lr=1e-3),
     }
     return recipes[name].replace(size=SHAPES_INPUT_SIZES[name])
 
