@@ -107,7 +107,7 @@ def shapes_architecture(name: str, num_classes: int = len(SHAPE_CLASSES), batchn
         else:
             features, channels = torchvision.models.alexnet().features[:12], 256
         return GAPNet(with_batchnorm(features) if batchnorm else features, channels, num_classes)
-    if name in ("resnet18", "shufflenet_v2_x1_0", "squeezenet1_1", "densenet121"):
+    if name in SHAPES_INPUT_SIZES:
         if batchnorm:
             raise ValueError(f"{name} has its batch norms already; batchnorm=True is for vgg16 and alexnet.")
         return torchvision.models.get_model(name, num_classes=num_classes)
