@@ -20,6 +20,8 @@ import statistics
 import sys
 from pathlib import Path
 
+import torch
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
 from camkit.core.grad_cam import GradCAM  # noqa: E402
@@ -42,6 +44,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--scale", type=float, nargs=2, metavar=("LOW", "HIGH"),
                         help="shape diameter range as a fraction of the side (default: ShapeScenes')")
     parser.add_argument("--val", type=int, default=500, help="val scenes scored per seed (default 500)")
+    parser.add_argument("--channels-last", action="store_true", help="train in channels-last memory format")
+    parser.add_argument("--save", type=Path, metavar="FOLDER",
+                        help="write each seed's trained weights to FOLDER/<model>-seed<seed>.pt (for a closer look)")
     parser.add_argument("--log", type=Path, default=Path("calibration.jsonl"), help="JSON lines appended per run")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser.parse_args(argv)
@@ -49,7 +54,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def recipe(args: argparse.Namespace, seed: int):
     """The zoo's recipe for the model with the options given, scored on val."""
-    changes = {"seed": seed, "eval_split": "val", "test_scenes": args.val}
+    changes = {"seed": seed, "eval_split": "val", "test_scenes": args.val, "channels_last": args.channels_last}
     for option, field in (("steps", "steps"), ("lr", "lr"), ("size", "size"), ("batch_size", "batch_size")):
         if getattr(args, option) is not None:
             changes[field] = getattr(args, option)
@@ -66,6 +71,9 @@ def main(argv: list[str] | None = None) -> int:
     for seed in args.seeds:
         config = recipe(args, seed)
         model, metrics = train(args.model, config, progress=not args.quiet)
+        if args.save:
+            args.save.mkdir(parents=True, exist_ok=True)
+            torch.save(model.state_dict(), args.save / f"{args.model}-seed{seed}.pt")
         val = ShapeScenes("val", size=config.size, length=args.val, **config.scenes)
         untrained = random_weights(model, seed)
         hits = pointing_hits(model, val, {"Grad-CAM": GradCAM(model, layer),

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 
+import torch
+
 from camkit.zoo import shapes
+from camkit.zoo.architectures import shapes_architecture as architecture
 
 from .scripts import load_script
 
@@ -36,3 +39,17 @@ def test_calibration_scores_val_only_and_logs_every_seed(tmp_path, monkeypatch, 
     output = capsys.readouterr().out
     assert "| pointing game, Grad-CAM, random weights |" in output and "sd" in output
 
+
+
+def test_channels_last_training_saves_weights_in_the_default_layout(tmp_path):
+    script = load_script("calibrate")
+    log, folder = tmp_path / "runs.jsonl", tmp_path / "weights"
+    arguments = ["alexnet", "--seeds", "3", "--steps", "2", "--batch-size", "4", "--size", "48", "--val", "4",
+                 "--channels-last", "--save", str(folder), "--log", str(log), "--quiet"]
+    assert script.main(arguments) == 0
+    assert json.loads(log.read_text())["config"]["channels_last"] is True
+    state = torch.load(folder / "alexnet-seed3.pt")
+    convolutions = [tensor for tensor in state.values() if tensor.dim() == 4]
+    assert convolutions and all(tensor.is_contiguous() for tensor in convolutions)
+    model = architecture("alexnet")
+    model.load_state_dict(state)  # the plain layout: BatchNorm folded, names as torchvision's
