@@ -15,14 +15,14 @@ from torch import nn
 from .shapes import SHAPE_CLASSES
 
 SHAPES_INPUT_SIZES: dict[str, int] = {
-    "vgg16": 64, "alexnet": 96, "resnet18": 112, "shufflenet_v2_x1_0": 112, "squeezenet1_1": 112, "densenet121": 128,
+    "vgg16": 64, "alexnet": 96, "resnet18": 112, "shufflenet_v2_x1_0": 112, "squeezenet1_1": 112, "densenet121": 112,
 }
 """Side of the ShapeScenes images each shapes model is trained and evaluated on (objects keep
-the same share of the image at every size).  ResNet18, ShuffleNetV2 and DenseNet121 downsample
-32x: at 112 px the last layer of the first two is 4 x 4, where 96 px gives a 3 x 3 map too coarse
-to point at the object; DenseNet121 rounds 112 px down to 3 x 3, so it gets 128.  SqueezeNet
-1.1's ``features`` are 6 x 6 at 112 px.  VGG16 costs 6x more per pixel on a CPU, so it gets 64
-px (a 4 x 4 map at ``features.29``)."""
+the same share of the image at every size).  ResNet18 and ShuffleNetV2 downsample 32x: at 112 px
+their last layer is 4 x 4, where 96 px gives a 3 x 3 map too coarse to point at the object.  The
+shapes DenseNet-121 skips its last pooling, so its ``features`` are 7 x 7 at 112 px (see
+:func:`shapes_architecture`); SqueezeNet 1.1's are 6 x 6.  VGG16 costs 6x more per pixel on a
+CPU, so it gets 64 px (a 4 x 4 map at ``features.29``)."""
 
 
 @dataclass(frozen=True)
@@ -87,9 +87,15 @@ def shapes_architecture(name: str, num_classes: int = len(SHAPE_CLASSES), batchn
     * ``alexnet`` (AlexNet-GAP): ``features`` up to relu5 (``features.0`` ... ``features.11``,
       without the last max-pool, as the paper cut after conv5), then pooling and one linear
       layer 256 -> classes; no extra convolution, for the same reasons.
-    * ``resnet18``, ``shufflenet_v2_x1_0``, ``densenet121``: torchvision's models unchanged
-      but for the class count of the final linear layer (they already end in global average
-      pooling + linear; DenseNet with a functional ReLU before the pooling).
+    * ``resnet18``, ``shufflenet_v2_x1_0``: torchvision's models unchanged but for the class
+      count of the final linear layer (they already end in global average pooling + linear).
+    * ``densenet121``: torchvision's ``DenseNet`` class with DenseNet-121's blocks (6, 12, 24,
+      16 layers), layer names and functional in-place ReLU before the pooling, but narrower
+      (growth rate 16 and 32 initial features instead of 32 and 64: 0.5 s per training step on
+      2 cores instead of 1.3-1.75) and without the average pooling of ``transition3``, so that
+      ``features`` is 7 x 7 at 112 px (4 x 4 points at the evidence among distractors 81 %
+      of the time, 7 x 7 at 93 %; docs/benchmark.md).  ImageNet weights load into torchvision's
+      own ``densenet121``.
     * ``squeezenet1_1``: torchvision's model unchanged but for the class count of its 1x1 class
       convolution, which makes one map per class before a ReLU and the pooling (no linear layer).
 
@@ -110,6 +116,11 @@ def shapes_architecture(name: str, num_classes: int = len(SHAPE_CLASSES), batchn
     if name in SHAPES_INPUT_SIZES:
         if batchnorm:
             raise ValueError(f"{name} has its batch norms already; batchnorm=True is for vgg16 and alexnet.")
+        if name == "densenet121":
+            model = torchvision.models.DenseNet(growth_rate=16, block_config=(6, 12, 24, 16), num_init_features=32,
+                                                num_classes=num_classes)
+            model.features.transition3.pool = nn.Identity()
+            return model
         return torchvision.models.get_model(name, num_classes=num_classes)
     raise ValueError(f"No shapes model for {name!r}; camkit trains: {', '.join(SHAPES_INPUT_SIZES)}.")
 
