@@ -40,6 +40,14 @@ def test_calibration_scores_val_only_and_logs_every_seed(tmp_path, monkeypatch, 
     assert "| pointing game, Grad-CAM, random weights |" in output and "sd" in output
 
 
+def test_the_recipe_keeps_its_memory_format_unless_the_flag_asks_for_channels_last():
+    script = load_script("calibrate")
+    densenet = script.recipe(script.parse_args(["densenet121"]), seed=0)  # its recipe trains channels-last
+    assert densenet.channels_last is True
+    alexnet = script.recipe(script.parse_args(["alexnet"]), seed=0)
+    assert alexnet.channels_last is False
+    assert script.recipe(script.parse_args(["alexnet", "--channels-last"]), seed=0).channels_last is True
+
 
 def test_channels_last_training_saves_weights_in_the_default_layout(tmp_path):
     script = load_script("calibrate")
