@@ -91,8 +91,8 @@ def shapes_architecture(name: str, num_classes: int = len(SHAPE_CLASSES), batchn
       count of the final linear layer (they already end in global average pooling + linear).
     * ``densenet121``: torchvision's ``DenseNet`` class with DenseNet-121's blocks (6, 12, 24,
       16 layers), layer names and functional in-place ReLU before the pooling, but narrower
-      (growth rate 16 and 32 initial features instead of 32 and 64: 0.5 s per training step on
-      2 cores instead of 1.3-1.75) and without the average pooling of ``transition3``, so that
+      (growth rate 16 and 32 initial features instead of 32 and 64: about 0.4 s per
+      channels-last training step on 2 cores at 112 px, where torchvision's widths take 1.2) and without the average pooling of ``transition3``, so that
       ``features`` is 7 x 7 at 112 px (4 x 4 points at the evidence among distractors 81 %
       of the time, 7 x 7 at 93 %; docs/benchmark.md).  ImageNet weights load into torchvision's
       own ``densenet121``.
