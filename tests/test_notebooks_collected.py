@@ -10,6 +10,7 @@ and compares it with the files on disk; a second test checks that the CI test co
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -66,3 +67,14 @@ def test_ci_trains_the_zoo_from_an_empty_cache():
     home = re.search(r'^CAMKIT_HOME="\$\(mktemp -d [^)]*\)"\s*$', script, flags=re.MULTILINE)
     assert home and re.search(r"^export CAMKIT_HOME\s*$", script, flags=re.MULTILINE), "no fresh CAMKIT_HOME"
     assert script.index("export CAMKIT_HOME") < re.search(r"^make test", script, flags=re.MULTILINE).start()
+
+
+def test_stored_notebooks_show_no_error_and_nothing_on_stderr():
+    """What a reader sees without running anything: no traceback, no warning, no progress bar noise."""
+    found = []
+    for path in sorted(NOTEBOOKS.glob("*.ipynb")):
+        for index, cell in enumerate(json.loads(path.read_text())["cells"]):
+            for output in cell.get("outputs", []):
+                if output["output_type"] == "error" or output.get("name") == "stderr":
+                    found.append(f"{path.name} cell {index}: {output['output_type']} {output.get('name', '')}")
+    assert not found, "stored outputs a learner should not see:\n" + "\n".join(found)
