@@ -351,8 +351,11 @@ class ShapeScenes(Dataset):
             alpha = _draw_alpha(name, size, centre, radius, angle)
             mask = alpha >= 128
             colour = _contrasting_colour(rng, image[mask].mean(axis=0), self.contrast)
-            weight = (alpha.astype(np.float32) / 255)[:, :, None]
-            image = image * (1 - weight) + colour * weight
+            low = np.clip(np.floor(centre - radius) - 2, 0, size).astype(int)  # the shape's square, with
+            high = np.clip(np.ceil(centre + radius) + 3, 0, size).astype(int)  # room for anti-aliasing
+            window = (slice(low[1], high[1]), slice(low[0], high[0]))  # outside it, alpha is 0
+            weight = (alpha[window].astype(np.float32) / 255)[:, :, None]
+            image[window] = image[window] * (1 - weight) + colour * weight
             for earlier in masks:  # a pixel painted over belongs to the shape on top
                 earlier &= ~mask
             masks.append(mask)
@@ -368,11 +371,15 @@ class ShapeScenes(Dataset):
         """Centres keeping every shape inside the image and the shapes' circles disjoint, all drawn
         together (so no shape's position depends on its role); returns the centres and the radii."""
         size = self.size
+        pairs = np.triu_indices(len(radii), 1)
         while True:
+            low, high = radii[:, None], size - radii[:, None]
+            sums = (radii[:, None] + radii[None])[pairs]
             for _ in range(100):
-                centres = np.stack([rng.uniform(r, size - r, size=2) for r in radii])
-                gaps = np.linalg.norm(centres[:, None] - centres[None], axis=2) - radii[:, None] - radii[None]
-                if (gaps[np.triu_indices(len(radii), 1)] >= 1).all():
+                centres = rng.uniform(low, high, size=(len(radii), 2))  # the draws of one uniform(r, size - r, 2) per shape
+                offsets = centres[:, None] - centres[None]
+                distances = np.sqrt((offsets**2).sum(axis=2))[pairs]
+                if (distances - sums >= 1).all():
                     return centres, radii
             if len(radii) == 2:  # crowded: opposite corners (always fits, as scale <= 1/2)
                 return np.array([[radii[0], radii[0]], [size - radii[1], size - radii[1]]]), radii
