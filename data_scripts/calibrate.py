@@ -40,6 +40,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--lr", type=float, help="Adam's learning rate (default: the zoo's recipe)")
     parser.add_argument("--size", type=int, help="image side in pixels (default: the model's zoo size)")
     parser.add_argument("--batch-size", type=int, help="scenes per step (default: the zoo's recipe)")
+    parser.add_argument("--threads", type=int, help="torch threads while training (default: the zoo's recipe)")
     parser.add_argument("--distractors", type=int, default=0, help="distractors per scene (default 0)")
     parser.add_argument("--scale", type=float, nargs=2, metavar=("LOW", "HIGH"),
                         help="shape diameter range as a fraction of the side (default: ShapeScenes')")
@@ -57,7 +58,8 @@ def recipe(args: argparse.Namespace, seed: int):
     changes = {"seed": seed, "eval_split": "val", "test_scenes": args.val}
     if args.channels_last:  # without the flag, the recipe's own layout
         changes["channels_last"] = True
-    for option, field in (("steps", "steps"), ("lr", "lr"), ("size", "size"), ("batch_size", "batch_size")):
+    for option, field in (("steps", "steps"), ("lr", "lr"), ("size", "size"), ("batch_size", "batch_size"),
+                          ("threads", "threads")):
         if getattr(args, option) is not None:
             changes[field] = getattr(args, option)
     scenes = {"distractors": args.distractors}

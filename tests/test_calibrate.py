@@ -47,6 +47,7 @@ def test_the_recipe_keeps_its_memory_format_unless_the_flag_asks_for_channels_la
     alexnet = script.recipe(script.parse_args(["alexnet"]), seed=0)
     assert alexnet.channels_last is False
     assert script.recipe(script.parse_args(["alexnet", "--channels-last"]), seed=0).channels_last is True
+    assert script.recipe(script.parse_args(["alexnet", "--threads", "1"]), seed=0).threads == 1
 
 
 def test_channels_last_training_saves_weights_in_the_default_layout(tmp_path):
