@@ -3,7 +3,11 @@
     python data_scripts/train_zoo.py                 # the models not cached yet
     python data_scripts/train_zoo.py --force vgg16   # retrain one
     CAMKIT_HOME=/tmp/zoo python data_scripts/train_zoo.py --seed 1   # another training run
+    python data_scripts/train_zoo.py --jobs 2        # two models at once, in two processes
 
+``--jobs`` trains several models at once, each in its own process with its recipe's thread count
+(``TrainConfig.threads``), so the weights are the same as one after another.  The default fills
+the machine's cores (cores // threads); the longest trainings start first.
 ``--seed`` changes the initialisation and the training scenes (the zoo's default is seed 0);
 the notebooks' claims are checked against zoos trained with several seeds
 (``docs/seeds.md``).
@@ -17,18 +21,43 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
+import os
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
 from camkit import zoo  # noqa: E402
-from camkit.zoo.training import default_config, train_and_save  # noqa: E402
+from camkit.zoo.training import TrainConfig, default_config, train_and_save  # noqa: E402
 
 MEASURED_WALL_SECONDS = {"vgg16": 355, "alexnet": 75, "resnet18": 245, "shufflenet_v2_x1_0": 145}
 """Each model's training, data and scoring on a quiet 2-core AMD EPYC (the JSONs' ``wall_seconds``,
 seeds 1 and 3, 2026-11-29; the same machine measured 612 s for the whole zoo a week earlier)."""
+
+
+def default_jobs(configs: list[TrainConfig]) -> int:
+    """As many trainings at once as the cores this process may use hold (at least one)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(len(configs), cores // max(config.threads for config in configs)))
+
+
+def train_all(names: list[str], configs: list[TrainConfig], jobs: int, progress: bool) -> dict[str, dict]:
+    """Train and save each model (longest first when several run at once); returns their metrics."""
+    if jobs <= 1:
+        return {name: train_and_save(name, config, progress=progress) for name, config in zip(names, configs)}
+    order = sorted(range(len(names)), key=lambda i: -MEASURED_WALL_SECONDS.get(names[i], 0))
+    context = multiprocessing.get_context("spawn")  # a fresh interpreter per worker: no forked torch threads
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+        futures = {names[i]: pool.submit(train_and_save, names[i], configs[i], progress, rank % jobs)
+                   for rank, i in enumerate(order)}
+        try:
+            return {name: futures[name].result() for name in names}
+        except BaseException:
+            pool.shutdown(cancel_futures=True)  # what has not started does not start; the error is reported
+            raise
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,23 +68,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--force", action="store_true", help="retrain even when weights are cached")
     parser.add_argument("--seed", type=int, default=0,
                         help="training seed: initialisation and training scenes (default: 0, the zoo's)")
+    parser.add_argument("--jobs", type=int, help="models trained at once, one process each (default: cores // threads)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
+    if args.jobs is not None and args.jobs < 1:
+        parser.error(f"--jobs must be at least 1, got {args.jobs}")
     names = args.models or list(zoo.SHAPES_MODELS)
     unknown = [n for n in names if n not in zoo.SHAPES_MODELS]
     if unknown:
         parser.error(f"no shapes model {', '.join(unknown)}; choose from {', '.join(zoo.SHAPES_MODELS)}")
     missing = [n for n in names if args.force or not zoo.shapes_weights_path(n).is_file()]
+    configs = [default_config(name).replace(seed=args.seed) for name in missing]
+    jobs = args.jobs or (default_jobs(configs) if configs else 1)
     if missing:
-        estimate = sum(MEASURED_WALL_SECONDS[n] for n in missing) / 60
-        print(f"Training {', '.join(missing)} (seed {args.seed}): about {estimate:.0f} minutes on a 2-core CPU "
-              "(more on a slower or busy one); progress below.", file=sys.stderr, flush=True)
+        estimate = sum(MEASURED_WALL_SECONDS[n] for n in missing) / min(jobs, len(missing)) / 60
+        print(f"Training {', '.join(missing)} (seed {args.seed}, {jobs} at once): about {estimate:.0f} minutes on a "
+              "2-core CPU (more on a slower or busy one); progress below.", file=sys.stderr, flush=True)
     began = time.perf_counter()
     summary = {}
     for name in names:
         path = zoo.shapes_weights_path(name)
         metrics_file = path.with_suffix(".json")
-        if path.is_file() and not args.force:
+        if name not in missing:
             cached = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
             cached_seed = cached.get("config", {}).get("seed")
             if cached_seed not in (None, args.seed):
@@ -63,9 +97,8 @@ def main(argv: list[str] | None = None) -> int:
                              "use --force to replace it, or another CAMKIT_HOME")
             print(f"{name}: cached at {path} (use --force to retrain)", file=sys.stderr)
             summary[name] = cached
-            continue
-        config = default_config(name).replace(seed=args.seed)
-        summary[name] = train_and_save(name, config, progress=not args.quiet)
+    summary.update(train_all(missing, configs, jobs, progress=not args.quiet))
+    summary = {name: summary[name] for name in names}
     total = time.perf_counter() - began
     print(f"\n{'model':<20} {'accuracy':>9} {'pointing':>9} {'train s':>8} {'wall s':>7}")
     for name, metrics in summary.items():

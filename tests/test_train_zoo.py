@@ -6,6 +6,7 @@ import io
 import json
 
 import pytest
+import torch
 
 from camkit import zoo
 from camkit.core.progress import progress_bar
@@ -35,9 +36,36 @@ def test_the_seed_reaches_the_recipe(monkeypatch, tmp_path):
     seen = {}
     script = load_script("train_zoo")
     monkeypatch.setattr(script, "train_and_save", lambda name, config, progress: seen.setdefault(name, config) and {})
-    assert script.main(["alexnet", "resnet18", "--seed", "3", "--quiet"]) == 0
+    assert script.main(["alexnet", "resnet18", "--seed", "3", "--jobs", "1", "--quiet"]) == 0
     assert {name: config.seed for name, config in seen.items()} == {"alexnet": 3, "resnet18": 3}
     assert seen["alexnet"].replace(seed=0) == training.default_config("alexnet")  # nothing else changed
+
+
+def test_two_jobs_train_the_same_weights_as_one_after_another(tmp_path, monkeypatch):
+    script = load_script("train_zoo")
+
+    def tiny(name):
+        return training.default_config(name).replace(steps=2, batch_size=4, size=48, test_scenes=4, threads=1)
+
+    monkeypatch.setattr(script, "default_config", tiny)
+    weights, metrics = {}, {}
+    for jobs in ("1", "2"):  # "2": two worker processes, which see the tiny recipes the parent hands them
+        monkeypatch.setenv("CAMKIT_HOME", str(tmp_path / jobs))
+        assert script.main(["alexnet", "resnet18", "--jobs", jobs, "--quiet"]) == 0
+        for name in ("alexnet", "resnet18"):
+            path = zoo.shapes_weights_path(name)
+            weights[jobs, name] = torch.load(path)
+            metrics[jobs, name] = json.loads(path.with_suffix(".json").read_text())
+    for name in ("alexnet", "resnet18"):
+        assert metrics["2", name]["steps"] == 2 and metrics["2", name]["threads"] == 1
+        assert weights["1", name].keys() == weights["2", name].keys()
+        assert all(torch.equal(weights["1", name][key], weights["2", name][key]) for key in weights["1", name])
+
+
+def test_jobs_below_one_are_refused(capsys):
+    with pytest.raises(SystemExit):
+        load_script("train_zoo").main(["alexnet", "--jobs", "0"])
+    assert "--jobs must be at least 1" in capsys.readouterr().err
 
 
 def test_progress_outside_a_terminal_is_one_line_per_refresh(monkeypatch):

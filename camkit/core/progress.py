@@ -28,9 +28,12 @@ class _LineStream:
         self.stream.flush()
 
 
-def progress_bar(iterable: Iterable, desc: str, enabled: bool = True, total: int | None = None, delay: float = 0.0) -> tqdm:
-    """tqdm on standard error (see the module docstring); nothing is shown before ``delay`` seconds."""
+def progress_bar(iterable: Iterable, desc: str, enabled: bool = True, total: int | None = None, delay: float = 0.0,
+                 position: int = 0) -> tqdm:
+    """tqdm on standard error (see the module docstring); nothing is shown before ``delay`` seconds.
+    ``position`` is the terminal line of the bar, for bars of several processes at once."""
     if sys.stderr.isatty():
-        return tqdm(iterable, desc=desc, total=total, file=sys.stderr, disable=not enabled, mininterval=2, delay=delay)
+        return tqdm(iterable, desc=desc, total=total, file=sys.stderr, disable=not enabled, mininterval=2, delay=delay,
+                    position=position)
     return tqdm(iterable, desc=desc, total=total, file=_LineStream(sys.stderr), disable=not enabled, mininterval=30,
                 ncols=90, delay=delay)

@@ -139,14 +139,15 @@ def torch_settings(threads: int, seed: int) -> Iterator[None]:
         torch.set_rng_state(saved_rng)
 
 
-def train(name: str, config: TrainConfig | None = None, progress: bool = True) -> tuple[nn.Module, dict]:
-    """Train the ShapeScenes model ``name`` from scratch; returns ``(model in eval mode, metrics)``."""
+def train(name: str, config: TrainConfig | None = None, progress: bool = True, position: int = 0) -> tuple[nn.Module, dict]:
+    """Train the ShapeScenes model ``name`` from scratch; returns ``(model in eval mode, metrics)``.
+    ``position``: the terminal line of the progress bar (several trainings at once)."""
     config = config or default_config(name)
     with torch_settings(config.threads, config.seed):
-        return _train(name, config, progress)
+        return _train(name, config, progress, position)
 
 
-def _train(name: str, config: TrainConfig, progress: bool) -> tuple[nn.Module, dict]:
+def _train(name: str, config: TrainConfig, progress: bool, position: int) -> tuple[nn.Module, dict]:
     wall_began, cpu_began = time.perf_counter(), time.process_time()
     memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
     model = shapes_architecture(name, batchnorm=config.batchnorm).to(memory_format=memory_format)
@@ -155,7 +156,7 @@ def _train(name: str, config: TrainConfig, progress: bool) -> tuple[nn.Module, d
     bank = scene_bank(train_data)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     seconds = 0.0
-    bar = progress_bar(range(config.steps), f"{name} (seed {config.seed})", enabled=progress)
+    bar = progress_bar(range(config.steps), f"{name} (seed {config.seed})", enabled=progress, position=position)
     for step in bar:
         start = step * config.batch_size
         x, labels, _ = bank.batch(start, start + config.batch_size)  # generation is not timed
@@ -199,9 +200,12 @@ def _train(name: str, config: TrainConfig, progress: bool) -> tuple[nn.Module, d
     return model, metrics
 
 
-def train_and_save(name: str, config: TrainConfig | None = None, progress: bool = True) -> dict:
-    """Train ``name`` and write its weights and metrics into camkit's cache; returns the metrics."""
-    model, metrics = train(name, config, progress=progress)
+def train_and_save(name: str, config: TrainConfig | None = None, progress: bool = True, position: int = 0) -> dict:
+    """Train ``name`` and write its weights and metrics into camkit's cache; returns the metrics.
+
+    Each run sets its own thread count (``config.threads``), so several may run at once in
+    separate processes (``train_zoo.py --jobs``) and give the same weights as one after another."""
+    model, metrics = train(name, config, progress=progress, position=position)
     metrics["shapes_version"] = SHAPES_VERSION
     path: Path = shapes_weights_path(name)
     path.parent.mkdir(parents=True, exist_ok=True)
