@@ -75,8 +75,8 @@ def test_gap_models_keep_torchvision_layer_names():
     assert len(alex.features) == 12 and isinstance(alex.get_submodule("features.11"), torch.nn.ReLU)
 
 
-@pytest.mark.parametrize("name", ["vgg16", "alexnet"])
-def test_batchnorm_folds_exactly_into_the_plain_gap_network(name):
+@pytest.mark.parametrize("name", ["vgg16", "alexnet", "squeezenet1_1"])
+def test_batchnorm_folds_exactly_into_the_plain_network(name):
     torch.manual_seed(0)
     trained = zoo.shapes_architecture(name, batchnorm=True).train()
     with torch.no_grad():
@@ -85,11 +85,22 @@ def test_batchnorm_folds_exactly_into_the_plain_gap_network(name):
             if isinstance(module, torch.nn.BatchNorm2d):
                 module.weight.uniform_(0.5, 1.5)
                 module.bias.uniform_(-0.2, 0.2)
+    convolutions = sum(isinstance(m, torch.nn.Conv2d) for m in trained.modules())
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in trained.modules()) == convolutions
     plain = zoo.fold_batchnorm(trained.eval(), zoo.shapes_architecture(name)).eval()
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in plain.modules())
     x = torch.randn(3, 3, 64, 64)
     with torch.no_grad():
         torch.testing.assert_close(plain(x), trained(x), atol=1e-5, rtol=1e-4)
+
+
+def test_folding_into_another_architecture_names_the_layer():
+    with pytest.raises(ValueError, match="'features.0' of the trained network is not"):
+        zoo.fold_batchnorm(zoo.shapes_architecture("alexnet"), zoo.shapes_architecture("alexnet"))  # no BatchNorm
+    with pytest.raises(ValueError, match="'features.0' has weights .* not the same architecture"):
+        zoo.fold_batchnorm(zoo.shapes_architecture("alexnet", batchnorm=True), zoo.shapes_architecture("vgg16"))
+    with pytest.raises(ValueError, match="batchnorm=True is for vgg16, alexnet and squeezenet1_1"):
+        zoo.shapes_architecture("resnet18", batchnorm=True)
 
 
 @pytest.mark.parametrize("name", [n for n in zoo.available() if n != "efficientnet_lite0"])

@@ -102,9 +102,10 @@ def shapes_architecture(name: str, num_classes: int = len(SHAPE_CLASSES), batchn
     Layer names of the kept layers equal torchvision's, so ``features.29`` or ``layer4`` name
     the same layers in the ImageNet and the shapes model.
 
-    ``batchnorm=True`` (VGG16 and AlexNet only) gives the network camkit *trains*: the same
-    with a BatchNorm after every convolution, because plain VGG16 trained from scratch stays
-    at chance for thousands of samples.  :func:`fold_batchnorm` then merges each BatchNorm
+    ``batchnorm=True`` (VGG16, AlexNet and SqueezeNet 1.1, which have none) gives the network
+    camkit *trains*: the same with a BatchNorm after every convolution (:func:`with_batchnorm`),
+    because plain VGG16 trained from scratch stays at chance for thousands of samples and plain
+    SqueezeNet 1.1 collapses to one class.  :func:`fold_batchnorm` then merges each BatchNorm
     into its convolution (exact in eval mode), so the saved weights fit the plain layout above.
     """
     if name in ("vgg16", "alexnet"):
@@ -113,9 +114,12 @@ def shapes_architecture(name: str, num_classes: int = len(SHAPE_CLASSES), batchn
         else:
             features, channels = torchvision.models.alexnet().features[:12], 256
         return GAPNet(with_batchnorm(features) if batchnorm else features, channels, num_classes)
+    if name == "squeezenet1_1":
+        model = torchvision.models.squeezenet1_1(num_classes=num_classes)
+        return with_batchnorm(model) if batchnorm else model
     if name in SHAPES_INPUT_SIZES:
         if batchnorm:
-            raise ValueError(f"{name} has its batch norms already; batchnorm=True is for vgg16 and alexnet.")
+            raise ValueError(f"{name} has its batch norms already; batchnorm=True is for vgg16, alexnet and squeezenet1_1.")
         if name == "densenet121":
             model = torchvision.models.DenseNet(growth_rate=16, block_config=(6, 12, 24, 16), num_init_features=32,
                                                 num_classes=num_classes)
@@ -125,38 +129,46 @@ def shapes_architecture(name: str, num_classes: int = len(SHAPE_CLASSES), batchn
     raise ValueError(f"No shapes model for {name!r}; camkit trains: {', '.join(SHAPES_INPUT_SIZES)}.")
 
 
-def with_batchnorm(features: nn.Sequential) -> nn.Sequential:
-    """A copy of ``features`` with an ``nn.BatchNorm2d`` after every ``nn.Conv2d``."""
-    layers: list[nn.Module] = []
-    for module in features:
-        layers.append(module)
-        if isinstance(module, nn.Conv2d):
-            layers.append(nn.BatchNorm2d(module.out_channels))
-    return nn.Sequential(*layers)
+def with_batchnorm(network: nn.Module) -> nn.Module:
+    """``network`` with every ``nn.Conv2d`` replaced, in place, by ``nn.Sequential(conv,
+    nn.BatchNorm2d)``; returns it.  The convolution at ``path`` moves to ``path.0``, its
+    BatchNorm is ``path.1``: :func:`fold_batchnorm` finds the pairs by these names."""
+    for parent in list(network.modules()):
+        for child_name, child in list(parent.named_children()):
+            if isinstance(child, nn.Conv2d):
+                setattr(parent, child_name, nn.Sequential(child, nn.BatchNorm2d(child.out_channels)))
+    return network
 
 
 @torch.no_grad()
 def fold_batchnorm(trained: nn.Module, plain: nn.Module) -> nn.Module:
-    """Copy ``trained`` (made with ``batchnorm=True``) into ``plain``, each BatchNorm merged into
+    """Copy ``trained`` (made by :func:`with_batchnorm`) into ``plain``, each BatchNorm merged into
     the convolution before it: w' = w * g / sqrt(v + eps), b' = (b - m) * g / sqrt(v + eps) + beta.
 
-    Exact for the eval-mode network (BatchNorm then uses its running mean m and variance v).
-    Returns ``plain``, whose outputs equal ``trained.eval()``'s up to rounding.
+    Every other parameter and buffer is copied by name.  Exact for the eval-mode network
+    (BatchNorm then uses its running mean m and variance v): returns ``plain``, whose outputs
+    equal ``trained.eval()``'s up to rounding.
     """
-    pairs = []
-    modules = list(trained.features)
-    for conv, after in zip(modules, modules[1:] + [None]):
-        if isinstance(conv, nn.Conv2d):
-            if not isinstance(after, nn.BatchNorm2d):
-                raise ValueError("fold_batchnorm expects a BatchNorm2d right after every Conv2d.")
-            pairs.append((conv, after))
-    convs = [m for m in plain.features if isinstance(m, nn.Conv2d)]
-    if len(convs) != len(pairs):
-        raise ValueError(f"{len(pairs)} convolutions to fold into {len(convs)}: not the same architecture.")
-    for target, (conv, bn) in zip(convs, pairs):
+    pairs = dict(trained.named_modules())
+    convolutions = {path: conv for path, conv in plain.named_modules() if isinstance(conv, nn.Conv2d)}
+    for path, target in convolutions.items():
+        pair = pairs.get(path)
+        if not (isinstance(pair, nn.Sequential) and len(pair) == 2 and isinstance(pair[0], nn.Conv2d)
+                and isinstance(pair[1], nn.BatchNorm2d)):
+            raise ValueError(f"fold_batchnorm: {path!r} of the trained network is not (Conv2d, BatchNorm2d): "
+                             "build the trained network with with_batchnorm(), the plain one without.")
+        if pair[0].weight.shape != target.weight.shape:
+            raise ValueError(f"fold_batchnorm: {path!r} has weights {tuple(pair[0].weight.shape)} in the trained network "
+                             f"and {tuple(target.weight.shape)} in the plain one: not the same architecture.")
+        if target.bias is None:
+            raise ValueError(f"fold_batchnorm: the plain convolution {path!r} has no bias to take the BatchNorm's shift.")
+        conv, bn = pair
         scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
         target.weight.copy_(conv.weight * scale[:, None, None, None])
         bias = conv.bias if conv.bias is not None else torch.zeros_like(bn.running_mean)
         target.bias.copy_((bias - bn.running_mean) * scale + bn.bias)
-    plain.fc.load_state_dict(trained.fc.state_dict())
+    state = trained.state_dict()
+    for key, tensor in plain.state_dict().items():
+        if key.rsplit(".", 1)[0] not in convolutions:
+            tensor.copy_(state[key])
     return plain
