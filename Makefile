@@ -3,7 +3,7 @@
 #   make test      every test: unit tests and nbval over notebooks/
 # Also: make zoo (train the offline model zoo into ~/.cache/camkit), make benchmark (results/benchmark.md),
 #       make app (the widgets explorer as a web page at http://127.0.0.1:8866/),
-#       make seeds (every notebook claim against zoos trained with seeds 0-3: docs/seeds.md, about 80 minutes).
+#       make seeds (every notebook claim against zoos trained with seeds 0-3: docs/seeds.md, about 2.5 hours).
 
 VENV ?= .venv
 PYTHON := $(VENV)/bin/python
@@ -23,10 +23,10 @@ $(STAMP): pyproject.toml
 zoo: $(STAMP)
 	CAMKIT_WEIGHTS=shapes $(PYTHON) data_scripts/train_zoo.py
 
-# The tests and notebooks need the trained zoo: `zoo` builds what the cache lacks (about 15 minutes
+# The tests and notebooks need the trained zoo: `zoo` builds what the cache lacks (about 35 minutes
 # on 2 cores, once), and CAMKIT_NO_TRAIN=1 makes any weights still missing an error, not a training run.
 test: zoo
-	CAMKIT_WEIGHTS=shapes CAMKIT_NO_TRAIN=1 MPLBACKEND=Agg $(PYTHON) -m pytest --nbval --nbval-current-env -p no:cacheprovider tests notebooks
+	CAMKIT_WEIGHTS=shapes CAMKIT_NO_TRAIN=1 MPLBACKEND=Agg $(PYTHON) -m pytest --nbval --nbval-current-env -p no:cacheprovider --durations=25 tests notebooks
 
 # Builds the zoo first (with progress), then runs every notebook; a failed one is reported and saved.
 results: $(STAMP)

@@ -5,7 +5,7 @@ trained with several seeds, record every assert's numbers, and write the table `
     python data_scripts/check_seeds.py --seeds 1 2 nb.ipynb
 
 Each seed's zoo lives in ``$CAMKIT_HOME/seeds/seed<N>`` (seed 0: ``$CAMKIT_HOME`` itself, the
-zoo ``make zoo`` builds) and is trained there first when missing (about 15 minutes a seed on 2
+zoo ``make zoo`` builds) and is trained there first when missing (about 35 minutes a seed on 2
 cores).  The notebooks run in fresh kernels with ``CAMKIT_WEIGHTS=shapes``; every ``assert`` is
 rewritten to record, instead of raise, whether it held and the two sides of each comparison in
 it, so one run shows every claim of every seed, also the ones after a first failure.  The table
@@ -255,7 +255,7 @@ def _rows(markdown: str) -> list[tuple[str, str]]:
 
 
 def zoo_table(seeds: list[int]) -> str:
-    """Each zoo model's test accuracy / pointing game (500 scenes of its seed) and training time."""
+    """Each zoo model's test accuracy / pointing game (1,000 test scenes of its seed) and training time."""
     lines = ["| model | " + " | ".join(f"seed {s}" for s in seeds) + " | range |",
              "|---|" + "---|" * len(seeds) + "---|"]
     for name in zoo.SHAPES_MODELS:
@@ -291,7 +291,7 @@ def document(by_seed: dict[int, dict[str, list[dict]]], summaries: dict[int, dic
         "The zoo of seed 0 is the one `make zoo` builds; the others differ in the initialisation and in the "
         "training scenes (`python data_scripts/train_zoo.py --seed N`).",
         "",
-        "## The zoo: test accuracy / Grad-CAM pointing game (500 test scenes of the seed), wall seconds",
+        "## The zoo: test accuracy / Grad-CAM pointing game (1,000 test scenes of the seed), wall seconds",
         "",
         zoo_table(seeds),
         "",

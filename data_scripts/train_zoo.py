@@ -33,9 +33,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 from camkit import zoo  # noqa: E402
 from camkit.zoo.training import TrainConfig, default_config, train_and_save  # noqa: E402
 
-MEASURED_WALL_SECONDS = {"vgg16": 355, "alexnet": 75, "resnet18": 245, "shufflenet_v2_x1_0": 145}
-"""Each model's training, data and scoring on a quiet 2-core AMD EPYC (the JSONs' ``wall_seconds``,
-seeds 1 and 3, 2026-11-29; the same machine measured 612 s for the whole zoo a week earlier)."""
+MEASURED_WALL_SECONDS = {"vgg16": 1060, "resnet18": 980, "densenet121": 645, "shufflenet_v2_x1_0": 641,
+                         "alexnet": 500, "squeezenet1_1": 350}
+"""Each model's training, data and scoring at one thread with another training on the second core
+(estimates from the calibration runs of docs/benchmark.md, 2-core AMD EPYC, 2026-11-29)."""
 
 
 def default_jobs(configs: list[TrainConfig]) -> int:
@@ -100,13 +101,28 @@ def main(argv: list[str] | None = None) -> int:
     summary.update(train_all(missing, configs, jobs, progress=not args.quiet))
     summary = {name: summary[name] for name in names}
     total = time.perf_counter() - began
-    print(f"\n{'model':<20} {'accuracy':>9} {'pointing':>9} {'train s':>8} {'wall s':>7}")
-    for name, metrics in summary.items():
-        print(f"{name:<20} {metrics.get('test_accuracy', float('nan')):>9.1%} "
-              f"{metrics.get('pointing_game', float('nan')):>9.1%} {metrics.get('train_seconds', float('nan')):>8.0f} "
-              f"{metrics.get('wall_seconds', float('nan')):>7.0f}")
+    print("\n" + markdown_table(summary))
     print(f"seed {args.seed}; total {total:.0f} s; weights in {zoo.shapes_weights_path(names[0]).parent}")
     return 0
+
+
+COLUMNS = {"correct": "accuracy", "Grad-CAM": "Grad-CAM", "Grad-CAM, random weights": "random weights",
+           "edges": "edges", "centre": "centre", "random": "random"}
+
+
+def markdown_table(summary: dict[str, dict]) -> str:
+    """The zoo's test numbers: accuracy and the pointing game of Grad-CAM at the default layer,
+    of Grad-CAM with random weights and of the class-blind baselines, each rate with its 95 %
+    Wilson interval, and each model's wall time (training, scene generation, scoring)."""
+    rows = ["| model | scenes | " + " | ".join(COLUMNS.values()) + " | wall |",
+            "|---|---:|" + "---|" * len(COLUMNS) + "---:|"]
+    for name, metrics in summary.items():
+        table = metrics.get("table", {})
+        cells = [f"{table[key][0]:.1%} [{table[key][1]:.1%}, {table[key][2]:.1%}]" if key in table else "?" for key in COLUMNS]
+        wall = metrics.get("wall_seconds")
+        rows.append(f"| {name} | {metrics.get('test_scenes', '?')} | " + " | ".join(cells)
+                    + f" | {f'{wall / 60:.1f} min' if wall else '?'} |")
+    return "\n".join(rows)
 
 
 if __name__ == "__main__":

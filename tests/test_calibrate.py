@@ -40,21 +40,18 @@ def test_calibration_scores_val_only_and_logs_every_seed(tmp_path, monkeypatch, 
     assert "| pointing game, Grad-CAM, random weights |" in output and "sd" in output
 
 
-def test_the_recipe_keeps_its_memory_format_unless_the_flag_asks_for_channels_last():
+def test_options_change_the_recipe_and_nothing_else():
     script = load_script("calibrate")
-    densenet = script.recipe(script.parse_args(["densenet121"]), seed=0)  # its recipe trains channels-last
-    assert densenet.channels_last is True
-    alexnet = script.recipe(script.parse_args(["alexnet"]), seed=0)
-    assert alexnet.channels_last is False
-    assert script.recipe(script.parse_args(["alexnet", "--channels-last"]), seed=0).channels_last is True
-    assert script.recipe(script.parse_args(["alexnet", "--threads", "1"]), seed=0).threads == 1
+    config = script.recipe(script.parse_args(["alexnet", "--threads", "2", "--steps", "7"]), seed=4)
+    expected = script.default_config("alexnet").replace(threads=2, steps=7, seed=4, eval_split="val", test_scenes=500)
+    assert config == expected
 
 
 def test_channels_last_training_saves_weights_in_the_default_layout(tmp_path):
     script = load_script("calibrate")
     log, folder = tmp_path / "runs.jsonl", tmp_path / "weights"
     arguments = ["alexnet", "--seeds", "3", "--steps", "2", "--batch-size", "4", "--size", "48", "--val", "4",
-                 "--channels-last", "--save", str(folder), "--log", str(log), "--quiet"]
+                 "--save", str(folder), "--log", str(log), "--quiet"]
     assert script.main(arguments) == 0
     assert json.loads(log.read_text())["config"]["channels_last"] is True
     state = torch.load(folder / "alexnet-seed3.pt")

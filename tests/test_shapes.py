@@ -10,7 +10,7 @@ import torch
 
 from camkit.image import IMAGENET_MEAN, IMAGENET_STD
 from camkit.evaluation.metrics import pointing_game, pointing_tolerance
-from camkit.zoo.shapes import DISTRACTOR, DISTRACTOR_SHAPES, SHAPE_CLASSES, ShapeScenes, mask_box, show_scenes
+from camkit.zoo.shapes import DISTRACTOR, DISTRACTOR_SHAPES, SHAPE_CLASSES, SceneBank, ShapeScenes, mask_box, show_scenes
 
 
 def digest(image: np.ndarray) -> str:
@@ -59,11 +59,11 @@ def test_labels_cover_all_classes_evenly():
 
 @pytest.mark.parametrize("objects", [1, 2])
 def test_masks_and_boxes_match_the_drawn_objects(objects):
-    data = ShapeScenes("test", size=96, length=40, objects=objects)
+    data = ShapeScenes("test", size=96, length=40, objects=objects)  # and the default two distractors
     for i in range(40):
         scene = data.scene(i)
-        assert scene.masks.shape == (objects, 96, 96) and scene.masks.dtype == bool
-        assert scene.boxes.shape == (objects, 4)
+        assert scene.masks.shape == (objects + 2, 96, 96) and scene.masks.dtype == bool
+        assert scene.boxes.shape == (objects + 2, 4)
         for mask, box in zip(scene.masks, scene.boxes):
             assert mask.sum() > 0.01 * 96 * 96
             np.testing.assert_array_equal(box, mask_box(mask))
@@ -91,8 +91,8 @@ def test_mask_is_where_the_shape_was_painted():
 
 
 def test_two_object_scenes_have_two_classes_and_disjoint_masks():
-    data = ShapeScenes("val", size=96, length=50, objects=2)
-    touching = ShapeScenes("test", size=64, length=1, objects=2, seed=1).scene(0)  # edges 1 px apart
+    data = ShapeScenes("val", size=96, length=50, objects=2, distractors=0)
+    touching = ShapeScenes("test", size=64, length=1, objects=2, seed=1, distractors=0).scene(0)  # edges 1 px apart
     for scene in [data.scene(i) for i in range(50)] + [touching]:
         assert scene.labels.shape == (2,) and scene.labels[0] != scene.labels[1]
         assert not (scene.masks[0] & scene.masks[1]).any()
@@ -118,7 +118,9 @@ def test_distractors_carry_no_class_and_the_evidence_is_the_class_objects(object
     assert labels.shape == ((4,) if objects == 1 else (4, objects)) and (labels >= 0).all()
     item = data[0][1]
     assert item == data.scene(0).labels[0] if objects == 1 else item.shape == (2,)
-    assert ShapeScenes("val", size=96, length=30, objects=objects).scene(3).distractors.sum() == 0
+    assert ShapeScenes("val", size=96, length=30, objects=objects, distractors=0).scene(3).distractors.sum() == 0
+    default = ShapeScenes("val", size=96, length=30, objects=objects).scene(3)  # the benchmark's scenes
+    assert (default.labels == DISTRACTOR).sum() == 2 and default.distractors.any()
 
 
 def test_distractors_are_placed_and_drawn_like_the_evidence():
@@ -152,6 +154,20 @@ def test_crowded_scenes_still_place_every_shape():
         scene = data.scene(i)
         assert scene.masks.shape[0] == 4 and scene.masks.sum(axis=0).max() == 1
         assert all(mask.any() for mask in scene.masks)
+
+
+def test_scene_bank_holds_the_scenes_in_one_allocation():
+    """A training run reads its bank batch by batch: growing the arrays per batch would copy the
+    whole bank every step (the quadratic slowdown that once tripled ShuffleNet's training time)."""
+    data = ShapeScenes("train", size=24, length=12)
+    bank = SceneBank(data)
+    images = bank.images
+    for start in range(0, 12, 4):
+        x, labels, masks = bank.batch(start, start + 4)
+        scenes = [data.scene(i) for i in range(start, start + 4)]
+        assert labels.tolist() == [int(s.labels[0]) for s in scenes]
+        assert np.array_equal(masks.numpy(), np.stack([s.evidence for s in scenes]))
+    assert bank.images is images and len(bank) == 12 and bank.count == 12
 
 
 def test_pointing_game_on_ground_truth():

@@ -62,6 +62,15 @@ def test_two_jobs_train_the_same_weights_as_one_after_another(tmp_path, monkeypa
         assert all(torch.equal(weights["1", name][key], weights["2", name][key]) for key in weights["1", name])
 
 
+def test_the_summary_table_gives_every_rate_its_interval():
+    script = load_script("train_zoo")
+    table = {"correct": [0.99, 0.98, 0.995], "Grad-CAM": [0.9, 0.88, 0.92], "edges": [0.33, 0.3, 0.36]}
+    lines = script.markdown_table({"alexnet": {"table": table, "test_scenes": 1000, "wall_seconds": 600}}).splitlines()
+    assert lines[0].startswith("| model | scenes | accuracy | Grad-CAM | random weights | edges |")
+    assert lines[2].startswith("| alexnet | 1000 | 99.0% [98.0%, 99.5%] | 90.0% [88.0%, 92.0%] | ? | 33.0% [30.0%, 36.0%] |")
+    assert lines[2].endswith("| 10.0 min |")
+
+
 def test_jobs_below_one_are_refused(capsys):
     with pytest.raises(SystemExit):
         load_script("train_zoo").main(["alexnet", "--jobs", "0"])

@@ -35,5 +35,8 @@ def progress_bar(iterable: Iterable, desc: str, enabled: bool = True, total: int
     if sys.stderr.isatty():
         return tqdm(iterable, desc=desc, total=total, file=sys.stderr, disable=not enabled, mininterval=2, delay=delay,
                     position=position)
+    # maxinterval=inf: tqdm's monitor thread reprints a bar that has not printed for maxinterval
+    # (10 s) with a stale count (an iterable's bar updates its count only when it prints itself):
+    # with mininterval=30 every other line of a log would repeat the one before with a later time.
     return tqdm(iterable, desc=desc, total=total, file=_LineStream(sys.stderr), disable=not enabled, mininterval=30,
-                ncols=90, delay=delay)
+                maxinterval=float("inf"), ncols=90, delay=delay)

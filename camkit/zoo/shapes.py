@@ -8,19 +8,20 @@ background crop is Gaussian-blurred (random sigma): on sharp photo crops a netwo
 scratch on a CPU budget stays at chance, because every brick edge competes with the shape's
 edges.
 
-The defaults are calibrated for the zoo's CPU budget.  Test accuracy on 500 scenes, 6 classes,
-batch 32, Adam with warm-up and cosine decay (calibration runs of the same training code on a
-GPU; each zoo run records its own numbers in the JSON next to its weights):
+The background and shape settings were calibrated for the zoo's CPU budget on scenes without
+distractors.  Test accuracy on 500 scenes, 6 classes, batch 32, Adam with warm-up and cosine
+decay (calibration runs of the same training code on a GPU):
 
 * diameter 0.25-0.4 of the side, blur sigma 1-2.5, contrast 80, noise 3: ResNet18 at 96 px
   25% after 300 steps, VGG16-BN-GAP at 96 px 19% after 100 steps (chance is 17%);
 * diameter 0.3-0.45, contrast 120, no noise: ResNet18 74% after 450 steps (96 px), VGG16 87%
   after 300 steps (64 px);
-* diameter 0.35-0.5, blur sigma 2-4, contrast 150, no noise (the defaults): ResNet18 98-99%
-  after 400 steps (112 px), VGG16 97-99% after 240 steps (64 px), two seeds each.
+* diameter 0.35-0.5, blur sigma 2-4, contrast 150, no noise: ResNet18 98-99% after 400 steps
+  (112 px), VGG16 97-99% after 240 steps (64 px), two seeds each.
 
 Smaller, sharper or fainter shapes leave the maps no more telling but cost several times the
-training that a 2-core machine can give the zoo.
+training that a 2-core machine can give the zoo.  The defaults keep blur 2-4 and contrast 150
+and add two distractors, which need the shapes a little smaller (diameter 0.3-0.45) to fit.
 
 Because the mask and the box of every object are known, a class activation map can be scored:
 did its maximum fall on the object (:func:`camkit.metrics.pointing_game`)?  Two-object scenes
@@ -41,8 +42,9 @@ intervals): one distractor, edges 53 % [49, 57], centre 29 %, uniform random 17 
 distractors, edges 35 % [32, 39], centre 18 % [15, 21], random 16 % [14, 20]; three, edges
 29 %, at the price of smaller shapes.  Two is the fewest that keeps every class-blind map below
 45 %; the same holds at 64 and 96 px.  No distractor is one of the six class shapes: it would
-carry that class's evidence itself.  The zoo still trains on scenes without distractors (the default
-``distractors=0``); docs/benchmark.md records the calibration of a zoo on distractor scenes.
+carry that class's evidence itself.  These are the defaults (``distractors=2``, diameter
+0.3-0.45): the scenes the zoo trains on and is scored on.  ``distractors=0`` gives the earlier
+single-shape scenes; docs/benchmark.md records the calibration of the zoo on the distractor scenes.
 
 Everything is generated on the fly from a seed; nothing is downloaded or committed.  Sample ``i``
 of a split draws from its own random generator seeded by ``(seed, split, objects, i)``, so a
@@ -268,9 +270,10 @@ class ShapeScenes(Dataset):
         size: side of the square images in pixels.
         length: number of scenes (default 50 000 for train, 1 000 for val and test).
         objects: 1 (classification) or 2 (two different classes, not overlapping).
-        distractors: shapes of :data:`DISTRACTOR_SHAPES` added to every scene, drawn like the
-            class shapes (same sizes, colours, edges) where the placement puts them, never
-            overlapping: salient objects that carry no class evidence.
+        distractors: shapes of :data:`DISTRACTOR_SHAPES` added to every scene (default 2, also
+            in two-object scenes), drawn like the class shapes (same sizes, colours, edges) where
+            the placement puts them, never overlapping: salient objects that carry no class
+            evidence.  0 gives scenes whose only sharp things are the class objects.
         seed: base seed; the same (seed, split, objects, index) always gives the same scene.
         scale: range of every shape's circumscribed diameter, as a fraction of ``size``.
         blur: range of the background's Gaussian blur sigma, in pixels at 96 px (scaled with size).
@@ -292,8 +295,8 @@ class ShapeScenes(Dataset):
         length: int | None = None,
         objects: int = 1,
         seed: int = 0,
-        distractors: int = 0,
-        scale: tuple[float, float] = (0.35, 0.5),
+        distractors: int = 2,
+        scale: tuple[float, float] = (0.3, 0.45),
         blur: tuple[float, float] = (2.0, 4.0),
         crop: tuple[float, float] = (0.25, 0.9),
         contrast: float = 150.0,
@@ -447,6 +450,7 @@ class SceneBank:
         self.labels = np.empty((0,), np.int64)
         self.masks = np.empty((0, data.size, data.size), bool)
         self.count = 0
+        self.reserve(len(data))  # room for all of ``data`` at once: growing batch by batch would copy the bank every step
 
     def ensure(self, count: int) -> None:
         """Generate the scenes up to index ``count - 1`` that are not in memory yet."""
@@ -457,7 +461,8 @@ class SceneBank:
         self.count = max(self.count, count)
 
     def reserve(self, capacity: int) -> None:
-        """Make room for ``capacity`` scenes (copies what is there once; generates nothing)."""
+        """Make room for ``capacity`` scenes (copies what is there once; generates nothing).
+        Asking for more than ``len(data)`` scene by scene copies the bank each time: reserve ahead."""
         if capacity <= len(self.labels):
             return
         self.data.length = max(self.data.length, capacity)
