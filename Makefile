@@ -23,10 +23,16 @@ $(STAMP): pyproject.toml
 zoo: $(STAMP)
 	CAMKIT_WEIGHTS=shapes $(PYTHON) data_scripts/train_zoo.py
 
-# The tests and notebooks need the trained zoo: `zoo` builds what the cache lacks (about 35 minutes
+# Tests run in WORKERS processes (pytest-xdist), each test file and each notebook whole in one of
+# them (--dist loadfile: a notebook's cells share one kernel, in order), each process and kernel
+# on one thread: with torch's default of a thread per core, two kernels fight for both cores (measured
+# on 2 cores: not finished after 19 minutes, against 6.5 minutes for the whole run at one thread).
+WORKERS ?= 2
+
+# The tests and notebooks need the trained zoo: `zoo` builds what the cache lacks (21-34 minutes
 # on 2 cores, once), and CAMKIT_NO_TRAIN=1 makes any weights still missing an error, not a training run.
 test: zoo
-	CAMKIT_WEIGHTS=shapes CAMKIT_NO_TRAIN=1 MPLBACKEND=Agg $(PYTHON) -m pytest --nbval --nbval-current-env -p no:cacheprovider --durations=25 tests notebooks
+	CAMKIT_WEIGHTS=shapes CAMKIT_NO_TRAIN=1 MPLBACKEND=Agg OMP_NUM_THREADS=1 $(PYTHON) -m pytest -n $(WORKERS) --dist loadfile --nbval --nbval-current-env -p no:cacheprovider --durations=25 tests notebooks
 
 # Builds the zoo first (with progress), then runs every notebook; a failed one is reported and saved.
 results: $(STAMP)

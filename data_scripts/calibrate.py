@@ -24,6 +24,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
+from camkit.evaluation import rates_table  # noqa: E402
 from camkit.zoo.architectures import SHAPES_INPUT_SIZES  # noqa: E402
 from camkit.zoo.training import default_config, train  # noqa: E402
 
@@ -61,15 +62,6 @@ def recipe(args: argparse.Namespace, seed: int):
     return default_config(args.model).replace(scenes=scenes, **changes)
 
 
-def markdown(table: dict[str, list[float]], scenes: int) -> str:
-    """The rates of a training run's ``table`` with their 95 % Wilson intervals, as Markdown."""
-    rows = ["| map | rate | 95 % interval | n |", "|---|---:|---|---:|"]
-    for name, (rate, low, high) in table.items():
-        what = "accuracy" if name == "correct" else f"pointing game, {name}"
-        rows.append(f"| {what} | {rate:.1%} | {low:.1%} – {high:.1%} | {scenes} |")
-    return "\n".join(rows)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     runs = []
@@ -80,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
             args.save.mkdir(parents=True, exist_ok=True)
             torch.save(model.state_dict(), args.save / f"{args.model}-seed{seed}.pt")
         print(f"\n{args.model}, seed {seed}, {config.steps} steps, lr {config.lr}, {config.size} px, "
-              f"{metrics['train_seconds']:.0f} s training, {args.val} val scenes:\n{markdown(metrics['table'], args.val)}")
+              f"{metrics['train_seconds']:.0f} s training, {args.val} val scenes:\n{rates_table(metrics['table'], args.val)}")
         record = {
             "model": args.model, "seed": seed, "config": metrics["config"],
             "train_seconds": metrics["train_seconds"], "threads": metrics["threads"], "processor": metrics["processor"],

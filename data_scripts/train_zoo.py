@@ -33,16 +33,26 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 from camkit import zoo  # noqa: E402
 from camkit.zoo.training import TrainConfig, default_config, train_and_save  # noqa: E402
 
-MEASURED_WALL_SECONDS = {"vgg16": 1060, "resnet18": 980, "densenet121": 645, "shufflenet_v2_x1_0": 641,
-                         "alexnet": 500, "squeezenet1_1": 350}
+MEASURED_WALL_SECONDS = {"vgg16": 930, "resnet18": 845, "densenet121": 537, "shufflenet_v2_x1_0": 467,
+                         "alexnet": 398, "squeezenet1_1": 255}
 """Each model's training, data and scoring at one thread with another training on the second core
-(estimates from the calibration runs of docs/benchmark.md, 2-core AMD EPYC, 2026-11-29)."""
+(measured in the clean-clone `make test` of 2026-11-30, two at a time on a 2-core AMD EPYC); they
+order the work, longest first, and give the estimate printed before training."""
 
 
 def default_jobs(configs: list[TrainConfig]) -> int:
     """As many trainings at once as the cores this process may use hold (at least one)."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return max(1, min(len(configs), cores // max(config.threads for config in configs)))
+
+
+def estimated_seconds(names: list[str], jobs: int) -> float:
+    """The wall time of training ``names`` longest first, ``jobs`` at a time, by :data:`MEASURED_WALL_SECONDS`:
+    each model goes to the worker that frees first."""
+    finish = [0.0] * max(1, min(jobs, len(names)))
+    for seconds in sorted((MEASURED_WALL_SECONDS[name] for name in names), reverse=True):
+        finish[finish.index(min(finish))] += seconds
+    return max(finish)
 
 
 def train_all(names: list[str], configs: list[TrainConfig], jobs: int, progress: bool) -> dict[str, dict]:
@@ -82,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     configs = [default_config(name).replace(seed=args.seed) for name in missing]
     jobs = args.jobs or (default_jobs(configs) if configs else 1)
     if missing:
-        estimate = sum(MEASURED_WALL_SECONDS[n] for n in missing) / min(jobs, len(missing)) / 60
+        estimate = estimated_seconds(missing, jobs) / 60
         print(f"Training {', '.join(missing)} (seed {args.seed}, {jobs} at once): about {estimate:.0f} minutes on a "
               "2-core CPU (more on a slower or busy one); progress below.", file=sys.stderr, flush=True)
     began = time.perf_counter()

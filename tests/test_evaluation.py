@@ -8,7 +8,7 @@ import torchvision
 import camkit
 import camkit.evaluation
 from camkit.evaluation import discrimination_scores, discrimination_shares, map_methods, pointing_hits, pointing_scores, saliency
-from camkit.evaluation.metrics import pointing_game, pointing_tolerance
+from camkit.evaluation.metrics import pointing_game, pointing_tolerance, proportion_interval
 from camkit.zoo.shapes import ShapeScenes
 
 
@@ -65,18 +65,25 @@ def test_discrimination_needs_two_objects(model):
         discrimination_scores(model, ShapeScenes("test", size=64, length=2), {})
 
 
-def test_summary_markdown_lists_every_score():
-    text = camkit.evaluation.summary_markdown(
-        "vgg16 (shapes)", {"accuracy": 0.975, "scenes": 200, "Grad-CAM": 0.9},
-        {"scenes": 100, "Grad-CAM": 0.8123, "Guided Backprop": 0.5}, {"captum": 3e-7})
-    assert text.splitlines() == [
-        "### vgg16 (shapes)", "", "| measure | value |", "|---|---|",
-        "| test accuracy (200 single-object scenes) | 97.5% |",
-        "| pointing game, Grad-CAM | 90.0% |",
-        "| share on the named object of the map's mass on both objects (100 two-object scenes), Grad-CAM | 0.81 |",
-        "| share on the named object of the map's mass on both objects (100 two-object scenes), Guided Backprop | 0.50 |",
-        "| largest difference to captum | 3.0e-07 |",
-    ]
+def test_summary_markdown_is_the_interval_table_and_the_peer_differences():
+    hits = {"correct": torch.tensor([True] * 8 + [False] * 2), "Grad-CAM": torch.ones(10, dtype=torch.bool)}
+    shares = {"Grad-CAM": torch.tensor([0.0, 1.0])}
+    text = camkit.evaluation.summary_markdown("vgg16 (shapes)", hits, shares, {"captum": 3e-7})
+    assert text.splitlines() == ["### vgg16 (shapes)", "", *camkit.evaluation.interval_table(hits, shares).splitlines(),
+                                 "| largest difference to captum | 3.0e-07 | | |"]
+
+
+def test_rates_and_means_reduce_the_scene_by_scene_values():
+    hits = {"correct": torch.tensor([True, True, False, True]), "Grad-CAM": torch.tensor([True, False, False, False])}
+    assert camkit.evaluation.hit_rates(hits) == {"accuracy": 0.75, "scenes": 4, "Grad-CAM": 0.25}
+    shares = {"Grad-CAM": torch.tensor([1.0, 0.5, 0.25, 0.25])}  # two scenes, two objects each
+    assert camkit.evaluation.mean_shares(shares) == {"scenes": 2, "Grad-CAM": 0.5}
+
+
+def test_rates_table_formats_a_training_runs_table_as_interval_table_does():
+    hits = {"correct": torch.tensor([True] * 8 + [False] * 2), "Grad-CAM": torch.ones(10, dtype=torch.bool)}
+    table = {name: proportion_interval(values) for name, values in hits.items()}  # what training.py stores
+    assert camkit.evaluation.rates_table(table, 10) == camkit.evaluation.interval_table(hits)
 
 
 def test_pointing_hits_are_the_scores_scene_by_scene(model):

@@ -1,4 +1,5 @@
-"""Integrated Gradients: equal to captum 0.9.0's right Riemann sum, independent of the batch size,
+"""Integrated Gradients: equal to captum 0.9.0's right Riemann sum, independent of the batch size
+(on a smooth network; at ReLU and max-pool kinks only up to float rounding),
 and complete in the limit (the error of sum(IG) = y(x) - y(x') falls as the steps grow)."""
 
 from __future__ import annotations
@@ -21,7 +22,13 @@ def test_equal_to_captum_right_riemann_sum(model_name: str) -> None:
     with torch.no_grad():
         classes = model(x).argmax(dim=1)
     ours = camkit.IntegratedGradients(model, steps=16, baseline=-0.5, batch_size=10)(x, classes.tolist())
-    theirs = IntegratedGradients(model).attribute(x, baselines=baseline, target=classes, n_steps=16, method="riemann_right")
+    # The same 10 images per forward pass on both sides: a convolution over another batch size rounds
+    # its sums differently, and where a ReLU or max-pool sits on a near-tie the gradient then takes
+    # the other branch at a pixel (measured: 1.3e-3 on ShuffleNetV2 at one thread against captum's one
+    # pass of 32; 1e-7 with equal batches).  test_the_batch_size_does_not_change_the_result covers
+    # the batching on a smooth network.
+    theirs = IntegratedGradients(model).attribute(x, baselines=baseline, target=classes, n_steps=16, method="riemann_right",
+                                                  internal_batch_size=10)
     assert ours.abs().max() > 0
     assert ((ours - theirs).abs().max() / theirs.abs().max()).item() < 1e-5
 

@@ -71,6 +71,14 @@ def test_the_summary_table_gives_every_rate_its_interval():
     assert lines[2].endswith("| 10.0 min |")
 
 
+def test_the_estimate_gives_each_model_to_the_worker_that_frees_first(monkeypatch):
+    script = load_script("train_zoo")
+    monkeypatch.setattr(script, "MEASURED_WALL_SECONDS", {"a": 10, "b": 8, "c": 5, "d": 4})
+    assert script.estimated_seconds(["a", "b", "c", "d"], jobs=2) == 14  # a then d; b then c (13)
+    assert script.estimated_seconds(["a", "b", "c", "d"], jobs=1) == 27
+    assert script.estimated_seconds(["c"], jobs=2) == 5
+
+
 def test_jobs_below_one_are_refused(capsys):
     with pytest.raises(SystemExit):
         load_script("train_zoo").main(["alexnet", "--jobs", "0"])

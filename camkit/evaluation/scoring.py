@@ -10,13 +10,13 @@ through its interface (``bank()``, ``scene(i)``, ``objects``), so evaluation nee
 * :func:`pointing_hits`: single-object scenes, the map of the true class; a hit when its
   maximum lies within the paper's 15 px at 224 px (same fraction of the side) of the evidence
   (Zhang et al., 2016), scene by scene.  Also whether the model classified each scene right.
-  :func:`pointing_scores` gives the rates.
+  :func:`pointing_scores` (or :func:`hit_rates` of the hits) gives the rates.
 * :func:`discrimination_shares`: two-object scenes (two different classes), the map of each
   object's class; of the map's mass that lies on the two objects, the share on the named one.
   A class-discriminative map scores near 1; a map that shows both objects whatever the class
   scores near one half (the named object's share of the two objects' area).  Mass on the
   background does not count: an upsampled 4 x 4 map spills onto it whatever the method.
-  :func:`discrimination_scores` gives the means.
+  :func:`discrimination_scores` (or :func:`mean_shares` of the shares) gives the means.
 
 Both take ``baselines=True`` to score the class-blind maps of :mod:`camkit.evaluation.baselines`
 beside the methods; :func:`interval_table` reports rates with Wilson and means with bootstrap
@@ -113,10 +113,13 @@ def pointing_scores(model: nn.Module, data, methods: dict[str, MapFunction], cou
                     batch_size: int = 50, baselines: bool = False, seed: int = 0) -> dict[str, float]:
     """Accuracy and, per method, the pointing-game hit rate of :func:`pointing_hits`:
     ``{"accuracy": ..., "scenes": count, <method name>: hit rate, ...}``."""
-    hits = pointing_hits(model, data, methods, count, batch_size, baselines, seed)
-    correct = hits.pop("correct")
-    return {"accuracy": correct.double().mean().item(), "scenes": len(correct),
-            **{name: value.double().mean().item() for name, value in hits.items()}}
+    return hit_rates(pointing_hits(model, data, methods, count, batch_size, baselines, seed))
+
+
+def hit_rates(hits: dict[str, torch.Tensor]) -> dict[str, float]:
+    """The rates of :func:`pointing_hits`' scene-by-scene hits: ``{"accuracy", "scenes", <map>: rate}``."""
+    rates = {name: values.double().mean().item() for name, values in hits.items() if name != "correct"}
+    return {"accuracy": hits["correct"].double().mean().item(), "scenes": len(hits["correct"]), **rates}
 
 
 def discrimination_shares(model: nn.Module, data, methods: dict[str, MapFunction], count: int | None = None,
@@ -158,38 +161,44 @@ def discrimination_shares(model: nn.Module, data, methods: dict[str, MapFunction
 def discrimination_scores(model: nn.Module, data, methods: dict[str, MapFunction], count: int | None = None,
                           batch_size: int = 25, baselines: bool = False, seed: int = 0) -> dict[str, float]:
     """The mean of :func:`discrimination_shares` per method: ``{"scenes": count, <method name>: mean share, ...}``."""
-    shares = discrimination_shares(model, data, methods, count, batch_size, baselines, seed)
-    count = len(data) if count is None else count
-    return {"scenes": count, **{name: value.double().mean().item() for name, value in shares.items()}}
+    return mean_shares(discrimination_shares(model, data, methods, count, batch_size, baselines, seed))
+
+
+def mean_shares(shares: dict[str, torch.Tensor]) -> dict[str, float]:
+    """The means of :func:`discrimination_shares` (two shares a scene): ``{"scenes", <map>: mean share}``."""
+    scenes = len(next(iter(shares.values()))) // 2 if shares else 0
+    return {"scenes": scenes, **{name: values.double().mean().item() for name, values in shares.items()}}
+
+
+_TABLE_HEAD = ("| map | rate or mean | 95 % interval | n |", "|---|---:|---|---:|")
+
+
+def _rate_row(name: str, rate: float, low: float, high: float, count: int) -> str:
+    what = "accuracy" if name == "correct" else f"pointing game, {name}"
+    return f"| {what} | {rate:.1%} | {low:.1%} – {high:.1%} | {count} |"
+
+
+def rates_table(rates: dict[str, Sequence[float]], scenes: int) -> str:
+    """A Markdown table of rates already reduced to ``{map: (rate, low, high)}`` over ``scenes``
+    scenes (``"correct"`` is the accuracy): a training run's ``"table"``, as :func:`interval_table` shows it."""
+    return "\n".join([*_TABLE_HEAD, *(_rate_row(name, *interval, scenes) for name, interval in rates.items())]) + "\n"
 
 
 def interval_table(hits: dict[str, torch.Tensor], shares: dict[str, torch.Tensor] | None = None) -> str:
     """A Markdown table of :func:`pointing_hits` (rates with 95 % Wilson intervals) and
     :func:`discrimination_shares` (mean shares with 95 % bootstrap intervals), one row per map."""
-    rows = ["| map | rate or mean | 95 % interval | n |", "|---|---:|---|---:|"]
-    for name, values in hits.items():
-        rate, low, high = proportion_interval(values)
-        what = "accuracy" if name == "correct" else f"pointing game, {name}"
-        rows.append(f"| {what} | {rate:.1%} | {low:.1%} – {high:.1%} | {len(values)} |")
+    rows = [*_TABLE_HEAD, *(_rate_row(name, *proportion_interval(values), len(values)) for name, values in hits.items())]
     for name, values in (shares or {}).items():
         mean, low, high = bootstrap_interval(values)
         rows.append(f"| share on the named object, {name} | {mean:.2f} | {low:.2f} – {high:.2f} | {len(values)} |")
     return "\n".join(rows) + "\n"
 
 
-def summary_markdown(title: str, pointing: dict[str, float], discrimination: dict[str, float],
+def summary_markdown(title: str, hits: dict[str, torch.Tensor], shares: dict[str, torch.Tensor],
                      peer_difference: dict[str, float]) -> str:
-    """The Markdown table that ends each reproduction notebook (collected into results/summary.md).
-
-    ``pointing`` and ``discrimination`` are the dicts of :func:`pointing_scores` and
-    :func:`discrimination_scores`; ``peer_difference`` maps a library's name to the largest
-    absolute difference between its maps and camkit's on this model.
-    """
-    rows = [f"| test accuracy ({pointing['scenes']} single-object scenes) | {pointing['accuracy']:.1%} |"]
-    rows += [f"| pointing game, {name} | {value:.1%} |" for name, value in pointing.items()
-             if name not in ("accuracy", "scenes")]
-    rows += [f"| share on the named object of the map's mass on both objects ({discrimination['scenes']} "
-             f"two-object scenes), {name} "
-             f"| {value:.2f} |" for name, value in discrimination.items() if name != "scenes"]
-    rows += [f"| largest difference to {library} | {value:.1e} |" for library, value in peer_difference.items()]
-    return "\n".join([f"### {title}", "", "| measure | value |", "|---|---|", *rows]) + "\n"
+    """The Markdown table that ends each reproduction notebook (collected into results/summary.md):
+    :func:`interval_table` of ``hits`` (:func:`pointing_hits`) and ``shares``
+    (:func:`discrimination_shares`), then ``peer_difference``: a library's name -> the largest
+    absolute difference between its maps and camkit's on this model."""
+    rows = [f"| largest difference to {library} | {value:.1e} | | |" for library, value in peer_difference.items()]
+    return "\n".join([f"### {title}", "", interval_table(hits, shares).rstrip("\n"), *rows]) + "\n"
