@@ -245,12 +245,13 @@ def summary_tables(by_seed: dict[int, dict[str, list[str]]]) -> str:
 
 
 def _rows(markdown: str) -> list[tuple[str, str]]:
-    """(first cell, last cell) of each body row of the markdown table in ``markdown``."""
+    """(measure, value) of each body row of the markdown table in ``markdown``: the second cell,
+    with the third in brackets where there is one (the 95 % interval of an interval table)."""
     rows = []
     for line in markdown.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if line.startswith("|") and len(cells) >= 2 and not set(cells[0]) <= set("-: ") and cells[0] != "measure":
-            rows.append((cells[0], cells[-1]))
+        if line.startswith("|") and len(cells) >= 2 and not set(cells[0]) <= set("-: ") and cells[0] not in ("measure", "map"):
+            rows.append((cells[0], f"{cells[1]} [{cells[2]}]" if len(cells) > 2 and cells[2] else cells[1]))
     return rows
 
 

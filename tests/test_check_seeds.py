@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 
 import nbformat
+import torch
 from nbclient import NotebookClient
+
+import camkit.evaluation
 
 from .scripts import load_script
 
@@ -60,3 +63,14 @@ def test_summary_tables_put_the_seeds_side_by_side_and_leave_out_equal_ones():
     assert merged.splitlines()[:5] == ["### 10_vgg.ipynb: VGG16-GAP", "", "| measure | seed 0 | seed 1 |",
                                        "|---|---:|---:|", "| test accuracy | 98.0% | 97.5% |"]
     assert "| pointing game | 91.5% | 91.5% |" in merged and "14.ipynb" not in merged
+
+
+def test_summary_tables_read_the_interval_tables_value_and_interval():
+    script = load_script("check_seeds")
+    hits = {"correct": torch.tensor([True] * 8 + [False] * 2)}
+    table = camkit.evaluation.summary_markdown("ResNet18", hits, {}, {"captum": 3e-7})
+    other = camkit.evaluation.summary_markdown("ResNet18", {"correct": torch.ones(10, dtype=torch.bool)}, {}, {"captum": 3e-7})
+    merged = script.summary_tables({0: {"11_resnet.ipynb": [table]}, 1: {"11_resnet.ipynb": [other]}})
+    assert "| accuracy | 80.0% [49.0% – 94.3%] | 100.0% [72.2% – 100.0%] |" in merged.splitlines()
+    assert "| largest difference to captum | 3.0e-07 | 3.0e-07 |" in merged.splitlines()
+    assert not any(line.startswith("| map ") for line in merged.splitlines())
