@@ -20,6 +20,7 @@ calibration is summarised there.  Nothing is downloaded.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import multiprocessing
 import os
@@ -33,11 +34,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 from camkit import zoo  # noqa: E402
 from camkit.zoo.training import TrainConfig, default_config, train_and_save  # noqa: E402
 
-MEASURED_WALL_SECONDS = {"vgg16": 930, "resnet18": 845, "densenet121": 537, "shufflenet_v2_x1_0": 467,
-                         "alexnet": 398, "squeezenet1_1": 255}
+MEASURED_WALL_SECONDS = {"vgg16": 803, "resnet18": 565, "shufflenet_v2_x1_0": 437, "densenet121": 404,
+                         "alexnet": 273, "squeezenet1_1": 233}
 """Each model's training, data and scoring at one thread with another training on the second core
-(measured in the clean-clone `make test` of 2026-11-30, two at a time on a 2-core AMD EPYC); they
-order the work, longest first, and give the estimate printed before training."""
+(measured on 2026-11-30, two at a time on a 2-core AMD EPYC with AVX-512; VGG16 at its 600-step
+recipe, the others in the clean-clone `make test` of that day); they order the work, longest first,
+and give the estimate printed before training."""
 
 
 def default_jobs(configs: list[TrainConfig]) -> int:
@@ -46,12 +48,17 @@ def default_jobs(configs: list[TrainConfig]) -> int:
     return max(1, min(len(configs), cores // max(config.threads for config in configs)))
 
 
+def longest_first(names: list[str]) -> list[str]:
+    """``names`` in the order they start training: longest :data:`MEASURED_WALL_SECONDS` first."""
+    return sorted(names, key=lambda name: -MEASURED_WALL_SECONDS.get(name, 0))
+
+
 def estimated_seconds(names: list[str], jobs: int) -> float:
     """The wall time of training ``names`` longest first, ``jobs`` at a time, by :data:`MEASURED_WALL_SECONDS`:
     each model goes to the worker that frees first."""
     finish = [0.0] * max(1, min(jobs, len(names)))
-    for seconds in sorted((MEASURED_WALL_SECONDS[name] for name in names), reverse=True):
-        finish[finish.index(min(finish))] += seconds
+    for name in longest_first(names):
+        finish[finish.index(min(finish))] += MEASURED_WALL_SECONDS[name]
     return max(finish)
 
 
@@ -59,16 +66,25 @@ def train_all(names: list[str], configs: list[TrainConfig], jobs: int, progress:
     """Train and save each model (longest first when several run at once); returns their metrics."""
     if jobs <= 1:
         return {name: train_and_save(name, config, progress=progress) for name, config in zip(names, configs)}
-    order = sorted(range(len(names)), key=lambda i: -MEASURED_WALL_SECONDS.get(names[i], 0))
+    config_of = dict(zip(names, configs))
     context = multiprocessing.get_context("spawn")  # a fresh interpreter per worker: no forked torch threads
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-        futures = {names[i]: pool.submit(train_and_save, names[i], configs[i], progress, rank % jobs)
-                   for rank, i in enumerate(order)}
+        futures = {name: pool.submit(train_and_save, name, config_of[name], progress, rank % jobs)
+                   for rank, name in enumerate(longest_first(names))}
         try:
             return {name: futures[name].result() for name in names}
         except BaseException:
             pool.shutdown(cancel_futures=True)  # what has not started does not start; the error is reported
             raise
+
+
+def recipe_changes(cached: dict, config: TrainConfig) -> str:
+    """What differs between a cached model's recipe (its metrics' ``config``) and ``config``, as
+    ``"steps 400 -> 600"``; empty when they agree.  A zoo cached before a recipe changed is retrained,
+    not taken for the new one (a warm cache once hid a recipe that did not reproduce)."""
+    wanted = dataclasses.asdict(config)
+    return ", ".join(f"{key} {cached.get(key, 'unknown')} -> {value}"
+                     for key, value in wanted.items() if cached.get(key) != value)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,27 +104,33 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [n for n in names if n not in zoo.SHAPES_MODELS]
     if unknown:
         parser.error(f"no shapes model {', '.join(unknown)}; choose from {', '.join(zoo.SHAPES_MODELS)}")
-    missing = [n for n in names if args.force or not zoo.shapes_weights_path(n).is_file()]
-    configs = [default_config(name).replace(seed=args.seed) for name in missing]
-    jobs = args.jobs or (default_jobs(configs) if configs else 1)
+    configs = {name: default_config(name).replace(seed=args.seed) for name in names}
+    summary, missing = {}, []
+    for name in names:
+        path = zoo.shapes_weights_path(name)
+        if args.force or not path.is_file():
+            missing.append(name)
+            continue
+        metrics_file = path.with_suffix(".json")
+        cached = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
+        cached_seed = cached.get("config", {}).get("seed", args.seed)
+        if cached_seed != args.seed:
+            parser.error(f"{name} is cached at {path} with seed {cached_seed}, not {args.seed}: "
+                         "use --force to replace it, or another CAMKIT_HOME")
+        changes = recipe_changes(cached.get("config", {}), configs[name])
+        if changes:
+            print(f"{name}: cached at {path} with another recipe ({changes}): retraining", file=sys.stderr)
+            missing.append(name)
+        else:
+            print(f"{name}: cached at {path} (use --force to retrain)", file=sys.stderr)
+            summary[name] = cached
+    jobs = args.jobs or (default_jobs([configs[name] for name in missing]) if missing else 1)
     if missing:
         estimate = estimated_seconds(missing, jobs) / 60
         print(f"Training {', '.join(missing)} (seed {args.seed}, {jobs} at once): about {estimate:.0f} minutes on a "
               "2-core CPU (more on a slower or busy one); progress below.", file=sys.stderr, flush=True)
     began = time.perf_counter()
-    summary = {}
-    for name in names:
-        path = zoo.shapes_weights_path(name)
-        metrics_file = path.with_suffix(".json")
-        if name not in missing:
-            cached = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
-            cached_seed = cached.get("config", {}).get("seed")
-            if cached_seed not in (None, args.seed):
-                parser.error(f"{name} is cached at {path} with seed {cached_seed}, not {args.seed}: "
-                             "use --force to replace it, or another CAMKIT_HOME")
-            print(f"{name}: cached at {path} (use --force to retrain)", file=sys.stderr)
-            summary[name] = cached
-    summary.update(train_all(missing, configs, jobs, progress=not args.quiet))
+    summary.update(train_all(missing, [configs[name] for name in missing], jobs, progress=not args.quiet))
     summary = {name: summary[name] for name in names}
     total = time.perf_counter() - began
     print("\n" + markdown_table(summary))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 
@@ -20,7 +21,8 @@ def test_a_zoo_cached_with_another_seed_is_not_taken_for_this_one(tmp_path, monk
     path = zoo.shapes_weights_path("alexnet")
     path.parent.mkdir(parents=True)
     path.write_bytes(b"weights")
-    path.with_suffix(".json").write_text(json.dumps({"test_accuracy": 0.99, "config": {"seed": 0}}))
+    recipe = dataclasses.asdict(training.default_config("alexnet"))
+    path.with_suffix(".json").write_text(json.dumps({"test_accuracy": 0.99, "config": recipe}))
     script = load_script("train_zoo")
     assert script.main(["alexnet", "--seed", "0"]) == 0  # the same seed: cached, nothing trained
     assert "alexnet: cached" in capsys.readouterr().err
@@ -29,6 +31,22 @@ def test_a_zoo_cached_with_another_seed_is_not_taken_for_this_one(tmp_path, monk
     assert raised.value.code == 2
     message = capsys.readouterr().err
     assert "with seed 0, not 1" in message and "--force" in message and "CAMKIT_HOME" in message
+
+
+def test_a_model_cached_with_another_recipe_is_retrained(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("CAMKIT_HOME", str(tmp_path))
+    path = zoo.shapes_weights_path("vgg16")
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"weights")
+    old_recipe = dataclasses.asdict(training.default_config("vgg16").replace(steps=400))
+    path.with_suffix(".json").write_text(json.dumps({"config": old_recipe}))
+    trained = []
+    script = load_script("train_zoo")
+    monkeypatch.setattr(script, "train_and_save", lambda name, config, progress: trained.append(config) or {})
+    assert script.main(["vgg16", "--jobs", "1", "--quiet"]) == 0
+    assert trained == [training.default_config("vgg16")]
+    steps = training.default_config("vgg16").steps
+    assert f"vgg16: cached at {path} with another recipe (steps 400 -> {steps}): retraining" in capsys.readouterr().err
 
 
 def test_the_seed_reaches_the_recipe(monkeypatch, tmp_path):
@@ -77,6 +95,7 @@ def test_the_estimate_gives_each_model_to_the_worker_that_frees_first(monkeypatc
     assert script.estimated_seconds(["a", "b", "c", "d"], jobs=2) == 14  # a then d; b then c (13)
     assert script.estimated_seconds(["a", "b", "c", "d"], jobs=1) == 27
     assert script.estimated_seconds(["c"], jobs=2) == 5
+    assert script.longest_first(["c", "a", "unmeasured", "b"]) == ["a", "b", "c", "unmeasured"]
 
 
 def test_jobs_below_one_are_refused(capsys):
