@@ -1,4 +1,5 @@
-"""camkit.evaluation.metrics by hand: mass_share on 2 x 2 maps, the intervals on small samples."""
+"""camkit.evaluation.metrics by hand: mass_share, the energy pointing game and relevance mass / rank
+accuracy on small maps, the intervals on small samples."""
 
 import numpy as np
 import pytest
@@ -62,3 +63,46 @@ def test_bootstrap_interval_by_hand_and_against_scipy():
     assert metrics.bootstrap_interval(values, seed=1) != (mean, low, high)  # the seed is used
     with pytest.raises(ValueError, match="at least 2"):
         metrics.bootstrap_interval(torch.tensor([1.0]))
+
+
+def test_bounding_boxes_by_hand():
+    masks = torch.zeros(3, 4, 4, dtype=torch.bool)
+    masks[0, 1, 2] = masks[0, 3, 0] = True  # two pixels: the box spans rows 1-3, columns 0-2
+    masks[1, 2, 2] = True                   # one pixel: its own box
+    boxes = metrics.bounding_boxes(masks)
+    expected = torch.zeros(3, 4, 4, dtype=torch.bool)
+    expected[0, 1:4, 0:3] = True
+    expected[1, 2, 2] = True
+    assert torch.equal(boxes, expected)     # the empty third mask has an empty box
+
+
+def test_energy_pointing_game_by_hand():
+    # An L-shaped mask on the main diagonal's corner: its box is the top-left 2 x 2 block.
+    maps = torch.tensor([[[4.0, 1.0, 0.0], [2.0, 0.0, 0.0], [0.0, 0.0, 3.0]]])
+    masks = torch.tensor([[[True, True, False], [True, False, False], [False, False, False]]])
+    # energy in the box (4 + 1 + 2 + 0) / total 10; mass on the mask itself (4 + 1 + 2) / 10 as well
+    torch.testing.assert_close(metrics.energy_pointing_game(maps, masks), torch.tensor([0.7]))
+    maps[0, 1, 1] = 5.0  # inside the box, outside the mask: counts for the box only
+    torch.testing.assert_close(metrics.energy_pointing_game(maps, masks), torch.tensor([12 / 15]))
+    torch.testing.assert_close(mass_share(maps, masks), torch.tensor([7 / 15]))
+    with pytest.raises(ValueError, match="energy_pointing_game: maps .* must both be"):
+        metrics.energy_pointing_game(maps, masks[0])
+
+
+def test_relevance_mass_accuracy_counts_positive_relevance_only():
+    maps = torch.tensor([[[3.0, -2.0], [1.0, -5.0]]])
+    masks = torch.tensor([[[True, True], [False, False]]])
+    # positive relevance 3 + 1 = 4, of which 3 inside the mask; the -2 inside counts as none
+    torch.testing.assert_close(metrics.relevance_mass_accuracy(maps, masks), torch.tensor([0.75]))
+    assert metrics.relevance_mass_accuracy(-maps.abs(), masks).isnan().all()  # no positive relevance at all
+
+
+def test_relevance_rank_accuracy_by_hand():
+    maps = torch.tensor([[[0.9, 0.1, 0.5], [0.8, 0.2, 0.5], [0.0, 0.3, 0.4]]])
+    masks = torch.tensor([[[True, False, False], [False, False, True], [False, True, False]]])
+    # K = 3: the top three pixels are 0.9 (0, 0), 0.8 (1, 0) and 0.5 (0, 2), the first of the two
+    # 0.5s in row-major order; the mask holds (0, 0), (1, 2) and (2, 1): one of three covered
+    torch.testing.assert_close(metrics.relevance_rank_accuracy(maps, masks), torch.tensor([1 / 3]))
+    # every pixel's place from the top, row-major: 0.9 first, 0.8, the two 0.5s in order, 0.4 ... 0.0 last
+    assert metrics.pixel_ranks(maps).tolist() == [[0, 7, 2, 1, 6, 3, 8, 5, 4]]
+    assert metrics.relevance_rank_accuracy(maps, torch.zeros_like(masks)).isnan().all()  # empty mask: no answer

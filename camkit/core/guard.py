@@ -103,6 +103,14 @@ def preserved_model_state(model: nn.Module) -> Iterator[None]:
 
 
 @contextlib.contextmanager
+def eval_mode(model: nn.Module) -> Iterator[None]:
+    """The model in eval mode during the block; its modes (and flags) given back afterwards."""
+    with preserved_model_state(model):
+        model.eval()
+        yield
+
+
+@contextlib.contextmanager
 def explaining(model: nn.Module, what: str) -> Iterator[None]:
     """One camkit call on ``model``: exclusive, in eval mode, the model's state given back on exit.
 

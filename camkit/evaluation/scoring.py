@@ -25,14 +25,13 @@ intervals.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
-from ..core.guard import preserved_model_state
+from ..core.guard import eval_mode
 from ..core.registry import INPUT_GRADIENT, available_methods, method_info
 from ..image import pixels_to_tensor, standardize
 from .baselines import baseline_maps
@@ -67,14 +66,6 @@ def map_methods(model: nn.Module, layer: str, with_cam: bool = True,
     if names is None:
         names = [n for n in available_methods() if n != "gradcam-counterfactual" and not method_info(n).per_channel]
     return {method_info(n).title: map_function(n, model, layer) for n in names if with_cam or n != "cam"}
-
-
-@contextlib.contextmanager
-def eval_mode(model: nn.Module) -> Iterator[None]:
-    """The model in eval mode during the block; its modes (and flags) given back afterwards."""
-    with preserved_model_state(model):
-        model.eval()
-        yield
 
 
 def _device(model: nn.Module) -> torch.device:
