@@ -6,7 +6,8 @@ share of a map's mass on an object (:func:`mass_share`), the energy-based pointi
 
 Without ground truth, asking the model (faithfulness): Average Drop and Increase in Confidence
 (:mod:`.confidence`, Grad-CAM++, Chattopadhay et al. 2018); deletion and insertion curves and
-their areas (:mod:`.perturbation`, RISE, Petsiuk et al. 2018).
+their areas (:mod:`.perturbation`, RISE, Petsiuk et al. 2018); ROAD's remove-and-debias curves with
+noisy linear imputation (:mod:`.road`, Rong et al. 2022), zero or mean imputation as options.
 
 Intervals (:mod:`.intervals`): a normal interval for a mean, Wilson's for a rate, a percentile
 bootstrap for skewed means.  Also reachable as ``camkit.metrics``.
@@ -28,9 +29,11 @@ from .localisation import (
     relevance_rank_accuracy,
 )
 from .perturbation import curve_auc, deletion_curves, insertion_curves, perturbation_curves, rise_blur
+from .road import ROAD_FRACTIONS, impute, linear_imputation, road_curves, road_removed
 
 __all__ = [
     "PAPER_IMAGE_SIZE",
+    "ROAD_FRACTIONS",
     "PAPER_TOLERANCE_PX",
     "argmax_points",
     "average_drop",
@@ -40,8 +43,10 @@ __all__ = [
     "curve_auc",
     "deletion_curves",
     "energy_pointing_game",
+    "impute",
     "increase_in_confidence",
     "insertion_curves",
+    "linear_imputation",
     "masked_confidences",
     "mass_share",
     "mean_interval",
@@ -53,4 +58,6 @@ __all__ = [
     "relevance_mass_accuracy",
     "relevance_rank_accuracy",
     "rise_blur",
+    "road_curves",
+    "road_removed",
 ]
