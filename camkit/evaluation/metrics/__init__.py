@@ -9,6 +9,9 @@ Without ground truth, asking the model (faithfulness): Average Drop and Increase
 their areas (:mod:`.perturbation`, RISE, Petsiuk et al. 2018); ROAD's remove-and-debias curves with
 noisy linear imputation (:mod:`.road`, Rong et al. 2022), zero or mean imputation as options.
 
+The model randomisation sanity check (:mod:`.sanity`, Adebayo et al. 2018): cascading
+randomisation, compared by Spearman's rank correlation and SSIM.
+
 Intervals (:mod:`.intervals`): a normal interval for a mean, Wilson's for a rate, a percentile
 bootstrap for skewed means.  Also reachable as ``camkit.metrics``.
 """
@@ -30,6 +33,7 @@ from .localisation import (
 )
 from .perturbation import curve_auc, deletion_curves, insertion_curves, perturbation_curves, rise_blur
 from .road import ROAD_FRACTIONS, impute, linear_imputation, road_curves, road_removed
+from .sanity import cascading_randomization, randomization_scores, randomize, spearman_correlation, ssim
 
 __all__ = [
     "PAPER_IMAGE_SIZE",
@@ -39,6 +43,7 @@ __all__ = [
     "average_drop",
     "bootstrap_interval",
     "bounding_boxes",
+    "cascading_randomization",
     "class_probabilities",
     "curve_auc",
     "deletion_curves",
@@ -55,9 +60,13 @@ __all__ = [
     "pointing_game",
     "pointing_tolerance",
     "proportion_interval",
+    "randomization_scores",
+    "randomize",
     "relevance_mass_accuracy",
     "relevance_rank_accuracy",
     "rise_blur",
     "road_curves",
     "road_removed",
+    "spearman_correlation",
+    "ssim",
 ]
