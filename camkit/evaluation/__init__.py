@@ -1,5 +1,6 @@
-"""Evaluation: metrics on maps (:mod:`.metrics`), class-blind baseline maps (:mod:`.baselines`) and
-scoring methods on ShapeScenes (:mod:`.scoring`).
+"""Evaluation: metrics on maps (:mod:`.metrics`), class-blind baseline maps (:mod:`.baselines`),
+scoring methods on ShapeScenes (:mod:`.scoring`) and over a whole data set across processes
+(:mod:`.distributed`).
 
 >>> from camkit.evaluation import interval_table, map_methods, pointing_hits
 >>> hits = pointing_hits(model, ShapeScenes("test", size=112), map_methods(model, "layer4"), baselines=True)
@@ -7,6 +8,7 @@ scoring methods on ShapeScenes (:mod:`.scoring`).
 """
 
 from .baselines import BASELINES, baseline_maps, centre_maps, edge_maps, random_maps, random_weights
+from .distributed import process_group, sharded_scores
 from .scoring import (
     MapFunction,
     discrimination_scores,
@@ -17,6 +19,7 @@ from .scoring import (
     map_function,
     map_methods,
     mean_shares,
+    metric_scores,
     pointing_hits,
     pointing_scores,
     rates_table,
@@ -38,11 +41,14 @@ __all__ = [
     "map_function",
     "map_methods",
     "mean_shares",
+    "metric_scores",
     "pointing_hits",
     "pointing_scores",
+    "process_group",
     "random_maps",
     "random_weights",
     "rates_table",
     "saliency",
+    "sharded_scores",
     "summary_markdown",
 ]

@@ -31,10 +31,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..core.base import normalize_maps
 from ..core.guard import eval_mode
 from ..core.registry import INPUT_GRADIENT, available_methods, method_info
 from ..image import pixels_to_tensor, standardize
 from .baselines import baseline_maps
+from . import metrics
 from .metrics import bootstrap_interval, mass_share, pointing_game, pointing_tolerance, proportion_interval
 
 MapFunction = Callable[[torch.Tensor, list[int]], torch.Tensor]
@@ -193,3 +195,34 @@ def summary_markdown(title: str, hits: dict[str, torch.Tensor], shares: dict[str
     absolute difference between its maps and camkit's on this model."""
     rows = [f"| largest difference to {library} | {value:.1e} | | |" for library, value in peer_difference.items()]
     return "\n".join([f"### {title}", "", interval_table(hits, shares).rstrip("\n"), *rows]) + "\n"
+
+
+def metric_scores(model: nn.Module, x: torch.Tensor, classes: torch.Tensor, maps: torch.Tensor,
+                  masks: torch.Tensor | None = None, steps: int = 16,
+                  road_fractions: Sequence[float] = metrics.ROAD_FRACTIONS) -> dict[str, torch.Tensor]:
+    """Every metric of :mod:`camkit.evaluation.metrics` for each map (one value per sample).
+
+    ``maps`` (B, H, W) explain ``classes`` on ``x``; they are min-max scaled per map first.  With
+    ``masks`` (B, H, W) of the evidence: the pointing game (1 or 0), the energy-based pointing
+    game, relevance mass and rank accuracy.  Always: Average Drop and Increase in Confidence (in
+    %), the areas under the deletion (toward zeros) and insertion (from RISE's blur) curves with
+    ``steps`` steps, and ROAD's mean probability over ``road_fractions`` removed, most and least
+    relevant first (noisy linear imputation, seed 0).
+    """
+    maps = normalize_maps(maps)
+    scores = {}
+    if masks is not None:
+        scores["pointing game"] = pointing_game(maps, masks, pointing_tolerance(x.shape[-1])).double()
+        scores["energy pointing game"] = metrics.energy_pointing_game(maps, masks)
+        scores["relevance mass accuracy"] = metrics.relevance_mass_accuracy(maps, masks)
+        scores["relevance rank accuracy"] = metrics.relevance_rank_accuracy(maps, masks)
+    original, masked = metrics.masked_confidences(model, x, maps, classes)
+    scores["average drop %"] = metrics.average_drop(original, masked)
+    scores["increase in confidence %"] = metrics.increase_in_confidence(original, masked)
+    scores["deletion AUC"] = metrics.curve_auc(metrics.deletion_curves(model, x, maps, classes, steps=steps))
+    scores["insertion AUC"] = metrics.curve_auc(metrics.insertion_curves(model, x, maps, classes, steps=steps))
+    for order in ("morf", "lerf"):
+        curves = metrics.road_curves(model, x, maps, classes, order, road_fractions, progress=False)
+        scores[f"ROAD {order.upper()}"] = curves.mean(dim=1)
+    return scores
+
