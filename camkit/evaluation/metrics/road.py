@@ -107,8 +107,8 @@ def impute(x: torch.Tensor, removed: torch.Tensor, imputation: str = "linear", n
         return torch.where(hole, means, x)
     filled = linear_imputation(x, removed)
     if noise:
-        draws = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=generator.device if generator else "cpu")
-        filled = torch.where(hole, filled + noise * draws.to(x.device), filled)
+        draws = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)  # drawn on the CPU: any device, same noise
+        filled = torch.where(hole, filled + noise * draws, filled)
     return filled
 
 
