@@ -122,3 +122,21 @@ def test_perturbation_curves_refuse_bad_arguments():
         metrics.deletion_curves(model, IMAGES, maps, [0])
     with pytest.raises(ValueError, match="at least 2 points"):
         metrics.curve_auc(torch.ones(2, 1))
+
+
+def test_confidences_equal_pytorch_grad_cams_and_its_drop_is_not_divided_by_y():
+    pgc_image = pytest.importorskip("pytorch_grad_cam.metrics.cam_mult_image")
+    pgc_targets = pytest.importorskip("pytorch_grad_cam.utils.model_targets")
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(6, 3))
+    x, maps, classes = torch.randn(4, 3, 10, 10), torch.rand(4, 10, 10), [0, 1, 2, 1]
+    original, masked = metrics.masked_confidences(model, x, maps, classes)
+    targets = [pgc_targets.ClassifierOutputSoftmaxTarget(c) for c in classes]
+    change = pgc_image.CamMultImageConfidenceChange()(x, maps.numpy(), targets, model)  # O - Y
+    torch.testing.assert_close(masked - original, torch.from_numpy(change), atol=1e-6, rtol=0)
+    increase = pgc_image.IncreaseInConfidence()(x, maps.numpy(), targets, model)
+    torch.testing.assert_close(metrics.increase_in_confidence(original, masked) / 100, torch.from_numpy(increase))
+    # pytorch-grad-cam's DropInConfidence is max(0, Y - O), Grad-CAM++'s Average Drop divides it by Y
+    drop = pgc_image.DropInConfidence()(x, maps.numpy(), targets, model)
+    torch.testing.assert_close(metrics.average_drop(original, masked) * original / 100, torch.from_numpy(drop),
+                               atol=1e-6, rtol=0)

@@ -8,7 +8,9 @@ multiplied pixel by pixel with its map (scaled to [0, 1], at the input's resolut
     Increase in Confidence % = 100 / N * sum_i [Y_i < O_i]                   (higher is better)
 
 The product is taken on the model's input tensor, as pytorch-grad-cam does (``x * map``): after a
-mean / std standardization a zero is the mean colour, so what the map hides turns grey.  Both
+mean / std standardization a zero is the mean colour, so what the map hides turns grey.
+pytorch-grad-cam's ``DropInConfidence`` is max(0, Y - O), without the division by Y; its
+``IncreaseInConfidence`` is this one (both tested).  Both
 functions return one value per image, so that their means come with an interval
 (:func:`camkit.evaluation.metrics.bootstrap_interval`, :func:`~.proportion_interval`).
 """
