@@ -60,23 +60,22 @@ def pointing_game(maps: torch.Tensor, masks: torch.Tensor, tolerance_px: float =
     return inside.flatten(1).any(dim=1)
 
 
+def _same_shape(maps: torch.Tensor, masks: torch.Tensor, name: str) -> None:
+    if maps.shape != masks.shape or maps.dim() != 3:
+        raise ValueError(f"{name}: maps {tuple(maps.shape)} and masks {tuple(masks.shape)} must both be (B, H, W).")
+
+
 def mass_share(maps: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
     """Share (B,) of each non-negative map's total mass that lies inside its mask, in [0, 1].
 
     An all-zero map has no mass to share: its share is NaN, so that it cannot pass for a good map.
     """
-    if maps.shape != masks.shape or maps.dim() != 3:
-        raise ValueError(f"maps {tuple(maps.shape)} and masks {tuple(masks.shape)} must both be (B, H, W).")
+    _same_shape(maps, masks, "mass_share")
     if (maps < 0).any():
         raise ValueError("mass_share needs non-negative maps (e.g. normalised CAMs); clamp or shift them first.")
     total = maps.flatten(1).sum(dim=1)
     inside = (maps * masks.to(maps.dtype)).flatten(1).sum(dim=1)
     return inside / total
-
-
-def _same_shape(maps: torch.Tensor, masks: torch.Tensor, name: str) -> None:
-    if maps.shape != masks.shape or maps.dim() != 3:
-        raise ValueError(f"{name}: maps {tuple(maps.shape)} and masks {tuple(masks.shape)} must both be (B, H, W).")
 
 
 def bounding_boxes(masks: torch.Tensor) -> torch.Tensor:
