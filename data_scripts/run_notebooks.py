@@ -11,12 +11,15 @@ the ones named) is executed top to bottom in a fresh kernel with the zoo's ``wei
 ``results/`` as an executed ``.ipynb`` and as HTML, also when a cell fails: then the failing
 cell, its line and the error are printed, the other notebooks still run, and the job exits 1 at
 the end.  Cells tagged ``summary`` hold a notebook's table of measured numbers; their markdown
-outputs are collected into ``results/summary.md``.
+outputs are collected into ``results/summary.md``.  Cells tagged ``report:NAME`` make a report of
+their own: their markdown outputs and pictures (PNG) go into ``results/NAME.md`` (pictures beside
+it as ``NAME-1.png``, ...), and ``summary.md`` links it.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import os
 import re
 import subprocess
@@ -32,6 +35,7 @@ from nbconvert import HTMLExporter
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 SUMMARY_TAG = "summary"
+REPORT_TAG = "report:"
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -94,6 +98,28 @@ def summary_sections(notebook: nbformat.NotebookNode) -> list[str]:
     return sections
 
 
+def write_reports(notebook: nbformat.NotebookNode, out: Path) -> list[str]:
+    """Write the reports of the cells tagged ``report:NAME`` into ``out`` (``NAME.md`` and its
+    pictures); returns the report file names."""
+    reports: dict[str, list[str]] = {}
+    for cell in notebook.cells:
+        names = [tag[len(REPORT_TAG):] for tag in cell.get("metadata", {}).get("tags", []) if tag.startswith(REPORT_TAG)]
+        for name in names:
+            parts = reports.setdefault(name, [])
+            for output in cell.get("outputs", []):
+                data = output.get("data", {})
+                if "text/markdown" in data:
+                    text = data["text/markdown"]
+                    parts.append(text if isinstance(text, str) else "".join(text))
+                elif "image/png" in data:
+                    picture = f"{name}-{sum(part.startswith('![') for part in parts) + 1}.png"
+                    (out / picture).write_bytes(base64.b64decode(data["image/png"]))
+                    parts.append(f"![{name}]({picture})")
+    for name, parts in reports.items():
+        (out / f"{name}.md").write_text("\n\n".join(part.strip() for part in parts) + "\n", encoding="utf-8")
+    return [f"{name}.md" for name in reports]
+
+
 def build_zoo() -> int:
     """Train the ShapeScenes models the cache lacks (unless ImageNet weights are pinned)."""
     if os.environ.get("CAMKIT_WEIGHTS", "").strip() == "imagenet":
@@ -141,6 +167,8 @@ def run_all(paths: list[Path], out: Path, timeout: int) -> int:
         print(f"{seconds:.0f} s", flush=True)
         for section in summary_sections(notebook):
             summary += [f"## {path.stem}", "", section.strip(), ""]
+        for report in write_reports(notebook, out):
+            summary += [f"## {path.stem}", "", f"The full report: [{report}]({report}).", ""]
     (out / "summary.md").write_text("\n".join(summary) + "\n", encoding="utf-8")
     print(f"Done in {time.perf_counter() - started:.0f} s. Open {out / 'summary.md'} and the HTML pages in {out}/.")
     if failures:

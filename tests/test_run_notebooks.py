@@ -45,3 +45,18 @@ def test_a_failing_notebook_is_reported_saved_and_fails_the_job_at_the_end(tmp_p
     assert partial.cells[1].execution_count == 1 and partial.cells[2].outputs[-1].output_type == "error"
     assert (out / "a_broken.html").is_file()
     assert nbformat.read(out / "b_fine.ipynb", as_version=4).cells[0].outputs[0].text == "ran\n"  # the job went on
+
+
+def test_cells_tagged_report_write_their_own_page_with_pictures(tmp_path):
+    source = tmp_path / "metrics.ipynb"
+    table = nbformat.v4.new_code_cell("from IPython.display import Markdown\nMarkdown('| metric | value |\\n|---|---|\\n| AUC | 0.5 |')",
+                                      metadata={"tags": ["report:evaluation"]})
+    figure = nbformat.v4.new_code_cell("%matplotlib inline\nimport matplotlib.pyplot as plt\nplt.plot([0, 1])\nplt.show()",
+                                       metadata={"tags": ["report:evaluation"]})
+    write_notebook(source, [table, figure])
+    out = tmp_path / "results"
+    assert load_script("run_notebooks").main([str(source), "--out", str(out), "--no-zoo"]) == 0
+    report = (out / "evaluation.md").read_text()
+    assert "| AUC | 0.5 |" in report and "![evaluation](evaluation-1.png)" in report
+    assert (out / "evaluation-1.png").read_bytes().startswith(b"\x89PNG")
+    assert "[evaluation.md](evaluation.md)" in (out / "summary.md").read_text()
