@@ -140,3 +140,23 @@ def test_confidences_equal_pytorch_grad_cams_and_its_drop_is_not_divided_by_y():
     drop = pgc_image.DropInConfidence()(x, maps.numpy(), targets, model)
     torch.testing.assert_close(metrics.average_drop(original, masked) * original / 100, torch.from_numpy(drop),
                                atol=1e-6, rtol=0)
+
+
+def test_metric_scores_is_localisation_then_faithfulness_and_each_equals_its_metric():
+    from camkit.evaluation import faithfulness_scores, localisation_scores, metric_scores
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3)).eval()
+    x, classes = torch.randn(2, 3, 8, 8), torch.tensor([0, 2])
+    maps, masks = torch.rand(2, 8, 8) * 5, torch.zeros(2, 8, 8, dtype=torch.bool)
+    masks[:, 2:5, 3:6] = True
+    both = metric_scores(model, x, classes, maps, masks, steps=4, road_fractions=(0.25, 0.5))
+    local = localisation_scores(maps, masks)
+    faithful = faithfulness_scores(model, x, classes, maps, 4, (0.25, 0.5), road_imputations=("linear", "zero"))
+    assert list(both) == list(local) + [k for k in faithful if "(zero)" not in k]
+    scaled = (maps - maps.amin((1, 2), keepdim=True)) / (maps.amax((1, 2), keepdim=True) - maps.amin((1, 2), keepdim=True))
+    assert torch.equal(local["relevance mass accuracy"], metrics.relevance_mass_accuracy(scaled, masks))
+    zero_morf = metrics.road_curves(model, x, scaled, classes, "morf", (0.25, 0.5), "zero", progress=False).mean(dim=1)
+    assert torch.allclose(faithful["ROAD MoRF (zero)"], zero_morf)
+    assert torch.allclose(both["ROAD LeRF"], faithful["ROAD LeRF"])
+    assert torch.allclose(both["deletion AUC"], metrics.curve_auc(metrics.deletion_curves(model, x, scaled, classes, steps=4)))

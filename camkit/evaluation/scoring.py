@@ -197,32 +197,44 @@ def summary_markdown(title: str, hits: dict[str, torch.Tensor], shares: dict[str
     return "\n".join([f"### {title}", "", interval_table(hits, shares).rstrip("\n"), *rows]) + "\n"
 
 
+def localisation_scores(maps: torch.Tensor, masks: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The scores of (B, H, W) maps against (B, H, W) evidence masks, one value per sample: the
+    pointing game (1 or 0, the paper's tolerance at the maps' size), the energy-based pointing
+    game, relevance mass and rank accuracy.  The maps are min-max scaled per map first."""
+    maps = normalize_maps(maps)
+    return {"pointing game": pointing_game(maps, masks, pointing_tolerance(maps.shape[-1])).double(),
+            "energy pointing game": metrics.energy_pointing_game(maps, masks),
+            "relevance mass accuracy": metrics.relevance_mass_accuracy(maps, masks),
+            "relevance rank accuracy": metrics.relevance_rank_accuracy(maps, masks)}
+
+
+def faithfulness_scores(model: nn.Module, x: torch.Tensor, classes: torch.Tensor, maps: torch.Tensor,
+                        steps: int = 16, road_fractions: Sequence[float] = metrics.ROAD_FRACTIONS,
+                        road_imputations: Sequence[str] = ("linear",)) -> dict[str, torch.Tensor]:
+    """The scores that ask ``model`` instead of a mask, one value per sample: Average Drop and
+    Increase in Confidence (in %), the areas under the deletion (toward zeros) and insertion (from
+    RISE's blur) curves with ``steps`` steps, and ROAD's mean probability over ``road_fractions``
+    removed, most and least relevant first ("ROAD MoRF", "ROAD LeRF": noisy linear imputation,
+    seed 0; each other entry of ``road_imputations`` adds "ROAD MoRF (zero)" and so on).
+    ``maps`` (B, H, W) explain ``classes`` on ``x``; they are min-max scaled per map first."""
+    maps = normalize_maps(maps)
+    original, masked = metrics.masked_confidences(model, x, maps, classes)
+    scores = {"Average Drop %": metrics.average_drop(original, masked),
+              "Increase in Confidence %": metrics.increase_in_confidence(original, masked),
+              "deletion AUC": metrics.curve_auc(metrics.deletion_curves(model, x, maps, classes, steps=steps)),
+              "insertion AUC": metrics.curve_auc(metrics.insertion_curves(model, x, maps, classes, steps=steps))}
+    for imputation in road_imputations:
+        for order, title in (("morf", "MoRF"), ("lerf", "LeRF")):
+            curves = metrics.road_curves(model, x, maps, classes, order, road_fractions, imputation, progress=False)
+            scores[f"ROAD {title}" + ("" if imputation == "linear" else f" ({imputation})")] = curves.mean(dim=1)
+    return scores
+
+
 def metric_scores(model: nn.Module, x: torch.Tensor, classes: torch.Tensor, maps: torch.Tensor,
                   masks: torch.Tensor | None = None, steps: int = 16,
                   road_fractions: Sequence[float] = metrics.ROAD_FRACTIONS) -> dict[str, torch.Tensor]:
-    """Every metric of :mod:`camkit.evaluation.metrics` for each map (one value per sample).
-
-    ``maps`` (B, H, W) explain ``classes`` on ``x``; they are min-max scaled per map first.  With
-    ``masks`` (B, H, W) of the evidence: the pointing game (1 or 0), the energy-based pointing
-    game, relevance mass and rank accuracy.  Always: Average Drop and Increase in Confidence (in
-    %), the areas under the deletion (toward zeros) and insertion (from RISE's blur) curves with
-    ``steps`` steps, and ROAD's mean probability over ``road_fractions`` removed, most and least
-    relevant first (noisy linear imputation, seed 0).
-    """
-    maps = normalize_maps(maps)
-    scores = {}
-    if masks is not None:
-        scores["pointing game"] = pointing_game(maps, masks, pointing_tolerance(x.shape[-1])).double()
-        scores["energy pointing game"] = metrics.energy_pointing_game(maps, masks)
-        scores["relevance mass accuracy"] = metrics.relevance_mass_accuracy(maps, masks)
-        scores["relevance rank accuracy"] = metrics.relevance_rank_accuracy(maps, masks)
-    original, masked = metrics.masked_confidences(model, x, maps, classes)
-    scores["average drop %"] = metrics.average_drop(original, masked)
-    scores["increase in confidence %"] = metrics.increase_in_confidence(original, masked)
-    scores["deletion AUC"] = metrics.curve_auc(metrics.deletion_curves(model, x, maps, classes, steps=steps))
-    scores["insertion AUC"] = metrics.curve_auc(metrics.insertion_curves(model, x, maps, classes, steps=steps))
-    for order in ("morf", "lerf"):
-        curves = metrics.road_curves(model, x, maps, classes, order, road_fractions, progress=False)
-        scores[f"ROAD {order.upper()}"] = curves.mean(dim=1)
-    return scores
-
+    """Every metric of :mod:`camkit.evaluation.metrics` for each map (one value per sample):
+    :func:`localisation_scores` when ``masks`` (B, H, W) of the evidence are given, then
+    :func:`faithfulness_scores`."""
+    scores = localisation_scores(maps, masks) if masks is not None else {}
+    return scores | faithfulness_scores(model, x, classes, maps, steps, road_fractions)
