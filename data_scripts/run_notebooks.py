@@ -98,14 +98,14 @@ def summary_sections(notebook: nbformat.NotebookNode) -> list[str]:
     return sections
 
 
-def write_reports(notebook: nbformat.NotebookNode, out: Path) -> list[str]:
+def write_reports(notebook: nbformat.NotebookNode, out: Path, source: str = "the notebook") -> list[str]:
     """Write the reports of the cells tagged ``report:NAME`` into ``out`` (``NAME.md`` and its
-    pictures); returns the report file names."""
+    pictures, under a heading that names ``source``); returns the report file names."""
     reports: dict[str, list[str]] = {}
     for cell in notebook.cells:
         names = [tag[len(REPORT_TAG):] for tag in cell.get("metadata", {}).get("tags", []) if tag.startswith(REPORT_TAG)]
         for name in names:
-            parts = reports.setdefault(name, [])
+            parts = reports.setdefault(name, [f"# {name}\n\nWritten by `make results` from {source}; the numbers are this machine's."])
             for output in cell.get("outputs", []):
                 data = output.get("data", {})
                 if "text/markdown" in data:
@@ -167,7 +167,7 @@ def run_all(paths: list[Path], out: Path, timeout: int) -> int:
         print(f"{seconds:.0f} s", flush=True)
         for section in summary_sections(notebook):
             summary += [f"## {path.stem}", "", section.strip(), ""]
-        for report in write_reports(notebook, out):
+        for report in write_reports(notebook, out, f"`notebooks/{path.name}`"):
             summary += [f"## {path.stem}", "", f"The full report: [{report}]({report}).", ""]
     (out / "summary.md").write_text("\n".join(summary) + "\n", encoding="utf-8")
     print(f"Done in {time.perf_counter() - started:.0f} s. Open {out / 'summary.md'} and the HTML pages in {out}/.")

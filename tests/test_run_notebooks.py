@@ -57,6 +57,7 @@ def test_cells_tagged_report_write_their_own_page_with_pictures(tmp_path):
     out = tmp_path / "results"
     assert load_script("run_notebooks").main([str(source), "--out", str(out), "--no-zoo"]) == 0
     report = (out / "evaluation.md").read_text()
+    assert report.startswith("# evaluation\n\nWritten by `make results` from `notebooks/metrics.ipynb`")
     assert "| AUC | 0.5 |" in report and "![evaluation](evaluation-1.png)" in report
     assert (out / "evaluation-1.png").read_bytes().startswith(b"\x89PNG")
     assert "[evaluation.md](evaluation.md)" in (out / "summary.md").read_text()
