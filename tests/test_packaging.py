@@ -43,3 +43,45 @@ def test_pinned_torch_matches_the_makefile():
     makefile = (ROOT / "Makefile").read_text()
     for name in ("torch", "torchvision"):
         assert environment_requirements()[name] in makefile
+
+
+def _requirements_of(extra: str) -> set[str]:
+    """The distribution names that ``pip install camkit[extra]`` brings in directly (with the
+    extras it names and the core dependencies)."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    names = {_name(r) for r in project["dependencies"]}
+    for requirement in project["optional-dependencies"][extra]:
+        if requirement.startswith("camkit["):
+            names |= _requirements_of(requirement[len("camkit["):-1])
+        else:
+            names.add(_name(requirement))
+    return names
+
+
+def test_every_notebook_import_comes_with_the_notebooks_extra():
+    """A learner who installs camkit[notebooks] can run every notebook from its first cell."""
+    import ast
+    import importlib.metadata
+    import sys
+
+    import nbformat
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    distributions = importlib.metadata.packages_distributions()
+    provided = {name.replace("_", "-") for name in _requirements_of("notebooks")} | {"camkit", "ipython"}  # the kernel's own
+    missing = {}
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        for cell in nbformat.read(path, as_version=4).cells:
+            if cell.cell_type != "code":
+                continue
+            for node in ast.walk(ast.parse(TransformerManager().transform_cell(cell.source))):
+                modules = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                           else [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 else [])
+                for module in modules:
+                    top = module.split(".")[0]
+                    if top in sys.stdlib_module_names or top == "camkit":
+                        continue
+                    names = {d.lower().replace("_", "-") for d in distributions.get(top, [top])}
+                    if not names & provided:
+                        missing.setdefault(path.name, set()).add(top)
+    assert not missing, f"imports the notebooks extra does not install (add them to it in pyproject.toml): {missing}"
