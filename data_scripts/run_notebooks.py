@@ -91,11 +91,14 @@ def summary_sections(notebook: nbformat.NotebookNode) -> list[str]:
     for cell in notebook.cells:
         if SUMMARY_TAG not in cell.get("metadata", {}).get("tags", []):
             continue
-        for output in cell.get("outputs", []):
-            text = output.get("data", {}).get("text/markdown")
-            if text:
-                sections.append(text if isinstance(text, str) else "".join(text))
+        sections += [text for output in cell.get("outputs", []) if (text := _markdown(output))]
     return sections
+
+
+def _markdown(output: dict) -> str:
+    """An output's markdown text ("" when it has none; stored as one string or a list of lines)."""
+    text = output.get("data", {}).get("text/markdown", "")
+    return text if isinstance(text, str) else "".join(text)
 
 
 def write_reports(notebook: nbformat.NotebookNode, out: Path, source: str = "the notebook") -> list[str]:
@@ -109,8 +112,7 @@ def write_reports(notebook: nbformat.NotebookNode, out: Path, source: str = "the
             for output in cell.get("outputs", []):
                 data = output.get("data", {})
                 if "text/markdown" in data:
-                    text = data["text/markdown"]
-                    parts.append(text if isinstance(text, str) else "".join(text))
+                    parts.append(_markdown(output))
                 elif "image/png" in data:
                     picture = f"{name}-{sum(part.startswith('![') for part in parts) + 1}.png"
                     (out / picture).write_bytes(base64.b64decode(data["image/png"]))
