@@ -23,7 +23,8 @@ Weights (the ``weights`` argument):
     The ImageNet architecture with its random initialisation (a sanity check for maps).
 ``"auto"`` (default)
     ``$CAMKIT_WEIGHTS`` if set (``"imagenet"`` or ``"shapes"``); otherwise ImageNet when the
-    weights are cached (or the download host answers within seconds), else shapes.  The choice
+    weights are cached (or the download host answers within seconds; behind a proxy, when the
+    proxy opens a tunnel to it), else shapes.  The choice
     is announced once per model name and process.
 """
 

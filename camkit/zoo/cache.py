@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import socket
 import threading
 import urllib.parse
+import urllib.request
 from pathlib import Path
 
 import torch
@@ -46,22 +48,41 @@ def imagenet_available(name: str) -> bool:
 
 
 def host_reachable(host: str, timeout: float = 3.0) -> bool:
-    """Whether a TCP connection to ``host:443`` opens within ``timeout`` seconds (DNS included).
+    """Whether ``host:443`` answers within ``timeout`` seconds (DNS included).
 
-    Behind a proxy (``HTTPS_PROXY`` set) the answer is True: urllib goes through the proxy.
+    Behind a proxy (``HTTPS_PROXY`` or ``ALL_PROXY``, unless ``NO_PROXY`` names the host) the proxy
+    is asked to open a tunnel (HTTP ``CONNECT``) and the answer is whether it does: a proxy variable
+    alone does not mean the host can be reached.
     """
-    if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
-        return True
+    proxy = None if urllib.request.proxy_bypass(host) else urllib.request.getproxies().get("https")
     result: list[bool] = []
 
     def probe() -> None:
         try:
-            socket.create_connection((host, 443), timeout=timeout).close()
-            result.append(True)
-        except OSError:
+            result.append(_tunnel_opens(proxy, host, timeout) if proxy else _connects(host, 443, timeout))
+        except (OSError, ValueError):
             result.append(False)
 
     thread = threading.Thread(target=probe, daemon=True)
     thread.start()
     thread.join(timeout)
     return bool(result and result[0])
+
+
+def _connects(host: str, port: int, timeout: float) -> bool:
+    socket.create_connection((host, port), timeout=timeout).close()
+    return True
+
+
+def _tunnel_opens(proxy: str, host: str, timeout: float) -> bool:
+    """Whether the HTTP proxy at ``proxy`` (``http://[user:password@]name:port``) answers a
+    ``CONNECT host:443`` with status 200."""
+    url = urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+    request = f"CONNECT {host}:443 HTTP/1.1\r\nHost: {host}:443\r\n"
+    if url.username:
+        credentials = f"{urllib.parse.unquote(url.username)}:{urllib.parse.unquote(url.password or '')}"
+        request += f"Proxy-Authorization: Basic {base64.b64encode(credentials.encode()).decode()}\r\n"
+    with socket.create_connection((url.hostname, url.port or 8080), timeout=timeout) as connection:
+        connection.sendall((request + "\r\n").encode())
+        status_line = connection.makefile("rb").readline().decode("latin-1").split()
+    return len(status_line) >= 2 and status_line[1] == "200"
