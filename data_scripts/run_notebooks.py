@@ -2,6 +2,7 @@
 their summaries.
 
     python data_scripts/run_notebooks.py [--out results] [NOTEBOOK ...]
+    python data_scripts/run_notebooks.py --in-place NOTEBOOK ...   # re-execute before committing
 
 First the offline ShapeScenes zoo is trained where the cache (``$CAMKIT_HOME``) lacks it, with a
 progress bar and an estimate (``data_scripts/train_zoo.py``); the notebooks then run with
@@ -39,10 +40,31 @@ REPORT_TAG = "report:"
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
+class WidgetBlindClient(NotebookClient):
+    """nbclient without its imitation of ipywidgets' Output widget.
+
+    The imitation can hang an ``interact`` cell until its timeout (nbclient 0.11: it sends on the
+    channel it is waiting on; nbclient issue 312).  Without it a widget cell's output is only the
+    widget itself, and no widget state is stored: the static picture before each widget is what a
+    reader without a kernel sees.
+    """
+
+    def on_comm_open_jupyter_widget(self, msg: dict) -> None:  # noqa: D102
+        return None
+
+
 def kernel(notebook: nbformat.NotebookNode, path: Path, timeout: int, **options) -> NotebookClient:
     """A client that runs ``notebook`` in a fresh kernel in ``path``'s folder (so relative paths work)."""
-    return NotebookClient(notebook, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}},
-                          extra_arguments=["--IPKernelApp.log_level=ERROR"], **options)  # no kernel chatter in the progress
+    return WidgetBlindClient(notebook, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}},
+                             extra_arguments=["--IPKernelApp.log_level=ERROR"], **options)  # no kernel chatter in the progress
+
+
+def execute_in_place(path: Path, timeout: int, env: dict[str, str] | None = None) -> None:
+    """Re-execute a notebook where it lies, as it is committed: with its outputs, without widget state."""
+    notebook = nbformat.read(path, as_version=4)
+    kernel(notebook, path, timeout, store_widget_state=False).execute(env=env)
+    notebook.metadata.pop("widgets", None)
+    nbformat.write(notebook, path)
 
 
 def execute(path: Path, out_dir: Path, timeout: int, env: dict[str, str] | None = None) -> tuple[nbformat.NotebookNode, str | None]:
@@ -136,8 +158,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "results", help="where to write (default: results/)")
     parser.add_argument("--timeout", type=int, default=1800, help="seconds allowed per cell")
     parser.add_argument("--no-zoo", action="store_true", help="do not build the zoo first")
+    parser.add_argument("--in-place", action="store_true",
+                        help="re-execute the named notebooks where they lie, for committing (needs the zoo; no results/)")
     args = parser.parse_args(argv)
     paths = [p.resolve() for p in args.notebooks] or sorted(NOTEBOOKS.glob("*.ipynb"))
+    if args.in_place:
+        for path in paths:
+            tick = time.perf_counter()
+            execute_in_place(path, args.timeout, {**os.environ, "CAMKIT_NO_TRAIN": "1"})
+            print(f"{path.name}: {time.perf_counter() - tick:.0f} s", flush=True)
+        return 0
     if not args.no_zoo and build_zoo() != 0:
         print("The zoo could not be built: see the error above.", file=sys.stderr)
         return 1

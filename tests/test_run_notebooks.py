@@ -61,3 +61,18 @@ def test_cells_tagged_report_write_their_own_page_with_pictures(tmp_path):
     assert "| AUC | 0.5 |" in report and "![evaluation](evaluation-1.png)" in report
     assert (out / "evaluation-1.png").read_bytes().startswith(b"\x89PNG")
     assert "[evaluation.md](evaluation.md)" in (out / "summary.md").read_text()
+
+
+def test_in_place_runs_a_widget_cell_and_stores_no_widget_state(tmp_path, capsys):
+    """--in-place re-executes a notebook for committing: an ipywidgets cell neither hangs nor leaves
+    widget state in the metadata (nbclient's Output-widget imitation is off)."""
+    path = tmp_path / "widget.ipynb"
+    write_notebook(path, [nbformat.v4.new_code_cell(
+        "from ipywidgets import interact\n"
+        "def show(k=2):\n    print('k =', k)\n"
+        "interact(show, k=(1, 5));")])
+    assert load_script("run_notebooks").main([str(path), "--in-place", "--timeout", "60"]) == 0
+    executed = nbformat.read(path, as_version=4)
+    assert executed.cells[0].execution_count == 1 and "widgets" not in executed.metadata
+    assert any("interactive(" in o.get("data", {}).get("text/plain", "") for o in executed.cells[0].outputs)
+    assert "widget.ipynb: " in capsys.readouterr().out
