@@ -250,8 +250,12 @@ def _rows(markdown: str) -> list[tuple[str, str]]:
     rows = []
     for line in markdown.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if line.startswith("|") and len(cells) >= 2 and not set(cells[0]) <= set("-: ") and cells[0] not in ("measure", "map"):
-            rows.append((cells[0], f"{cells[1]} [{cells[2]}]" if len(cells) > 2 and cells[2] else cells[1]))
+        if not line.startswith("|") or len(cells) < 2:
+            continue
+        if set(cells[0]) <= set("-: "):  # the separator: the row before it was the header
+            rows = rows[:-1]
+            continue
+        rows.append((cells[0], f"{cells[1]} [{cells[2]}]" if len(cells) > 2 and cells[2] else cells[1]))
     return rows
 
 

@@ -74,3 +74,9 @@ def test_summary_tables_read_the_interval_tables_value_and_interval():
     assert "| accuracy | 80.0% [49.0% – 94.3%] | 100.0% [72.2% – 100.0%] |" in merged.splitlines()
     assert "| largest difference to captum | 3.0e-07 | 3.0e-07 |" in merged.splitlines()
     assert not any(line.startswith("| map ") for line in merged.splitlines())
+
+
+def test_summary_tables_skip_each_tables_header_whatever_it_is_called():
+    script = load_script("check_seeds")
+    tables = "| metric | rho |\n|---|---|\n| deletion | +0.3 |\n\n| fill | gap |\n|:--|--:|\n| zero | 0.1 |\n| linear | 0.8 |"
+    assert script._rows(tables) == [("deletion", "+0.3"), ("zero", "0.1"), ("linear", "0.8")]
