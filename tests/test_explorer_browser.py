@@ -2,7 +2,6 @@
 and the class, and the picture on the page follows.  Leaves a screenshot in results/explorer.png."""
 
 import contextlib
-import os
 import socket
 import subprocess
 import sys
@@ -12,36 +11,16 @@ from pathlib import Path
 
 import pytest
 
+from .browser import CHROMIUM, CHROMIUM_ARGS, PICTURE, PICTURE_SHOWN, change_and_wait, free_port, requires_chromium, stop
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "20_explorer.ipynb"
 SCREENSHOT = ROOT / "results" / "explorer.png"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync",
-]
 SERVER_START_S = 30
 PAGE_READY_MS = 75_000
-MAP_UPDATE_MS = 30_000
-
-pytestmark = pytest.mark.skipif(
-    not os.access(CHROMIUM, os.X_OK),
-    reason=f"no Chromium at {CHROMIUM}: install Debian's package (apt-get install chromium); "
-           "Playwright cannot download its own browser here",
-)
+pytestmark = requires_chromium
 sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed (pip install playwright)")
 pytest.importorskip("voila", reason="Voila is not installed (pip install voila)")
-
-PICTURE = "img.camkit-picture"
-PICTURE_SHOWN = f"() => {{ const img = document.querySelector('{PICTURE}'); return img && img.src && img.complete && img.naturalWidth > 0; }}"
-PICTURE_CHANGED = (f"old => {{ const img = document.querySelector('{PICTURE}'); "
-                   "return img.src !== old && img.complete && img.naturalWidth > 0; }")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @contextlib.contextmanager
@@ -61,20 +40,7 @@ def voila_server(log_path: Path) -> Iterator[str]:
             time.sleep(0.5)
         yield f"http://127.0.0.1:{port}/"
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-
-
-def change_and_wait(page, select: str, **option: object) -> bytes:
-    """Pick an option of a dropdown and wait for a new picture; returns the picture's pixels (PNG)."""
-    old = page.get_attribute(PICTURE, "src")
-    page.locator(f"{select} select").select_option(**option)
-    page.wait_for_function(PICTURE_CHANGED, arg=old, timeout=MAP_UPDATE_MS)
-    return page.locator(PICTURE).screenshot()
+        stop(server, 15)
 
 
 def test_method_and_class_change_the_picture_in_the_browser(tmp_path):

@@ -1,0 +1,51 @@
+"""What the browser tests share: headless Chromium (Debian's; Playwright cannot download its own
+browser here), the explorer's picture on the page, and starting and stopping a local server."""
+
+import os
+import socket
+import subprocess
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync",
+]
+MAP_UPDATE_MS = 30_000
+
+requires_chromium = pytest.mark.skipif(
+    not os.access(CHROMIUM, os.X_OK),
+    reason=f"no Chromium at {CHROMIUM}: install Debian's package (apt-get install chromium); "
+           "Playwright cannot download its own browser here",
+)
+
+PICTURE = "img.camkit-picture"
+PICTURE_SHOWN = f"() => {{ const img = document.querySelector('{PICTURE}'); return img && img.src && img.complete && img.naturalWidth > 0; }}"
+PICTURE_CHANGED = (f"old => {{ const img = document.querySelector('{PICTURE}'); "
+                   "return img.src !== old && img.complete && img.naturalWidth > 0; }")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def stop(server: subprocess.Popen, seconds: float) -> None:
+    """SIGTERM lets a Jupyter server shut its kernels down; kill it if it has not exited in ``seconds``."""
+    if server.poll() is None:
+        server.terminate()
+    try:
+        server.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+
+
+def change_and_wait(page, select: str, **option: object) -> bytes:
+    """Pick an option of the explorer's dropdown ``select`` and wait for a new picture; returns its pixels (PNG)."""
+    old = page.get_attribute(PICTURE, "src")
+    page.locator(f"{select} select").select_option(**option)
+    page.wait_for_function(PICTURE_CHANGED, arg=old, timeout=MAP_UPDATE_MS)
+    return page.locator(PICTURE).screenshot()
