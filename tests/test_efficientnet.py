@@ -83,3 +83,19 @@ def test_grad_cam_puts_each_class_on_its_half_of_cat_and_coffee(lite0):
     cat_left, _ = samples.half_shares(maps[0])
     _, cup_right = samples.half_shares(maps[1])
     assert cat_left >= 0.85 and cup_right >= 0.85  # measured: 0.98 and 0.95
+
+
+def test_grad_cam_times_z_is_relu_of_cam_at_the_layer_that_feeds_the_pooling(lite0):
+    """Grad-CAM paper, GAP + linear: alpha_k^c = w_k^c / Z, so Z * Grad-CAM = ReLU(sum_k w_k^c A^k)."""
+    model, _ = lite0
+    x = to_tensor(samples.cat_and_coffee(112), mean=efficientnet.MEAN, std=efficientnet.STD)[None]
+    classes = [samples.EGYPTIAN_CAT, samples.ESPRESSO]
+    x = x.repeat(2, 1, 1, 1)
+    grad_cam = camkit.GradCAM(model, layer=efficientnet.DEFAULT_LAYER)(x, classes, upsample=False, normalize=False)
+    with torch.no_grad():
+        A = model.head(model.blocks(model.stem(x)))
+    weight = model.classifier[-1].weight[classes]
+    cam = torch.einsum("bk,bkhw->bhw", weight, A)
+    Z = A.shape[-2] * A.shape[-1]
+    assert (cam < 0).any() and (cam > 0).any()  # the ReLU has something to remove
+    torch.testing.assert_close(Z * grad_cam, torch.relu(cam), rtol=1e-4, atol=1e-5 * cam.abs().max().item())
