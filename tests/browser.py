@@ -1,9 +1,14 @@
 """What the browser tests share: headless Chromium (Debian's; Playwright cannot download its own
 browser here), the explorer's picture on the page, and starting and stopping a local server."""
 
+import contextlib
 import os
 import socket
 import subprocess
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -30,6 +35,27 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def port_open(port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+        return True
+    return False
+
+
+def answers(url: str) -> bool:
+    with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2) as answer:
+        return answer.status == 200
+    return False
+
+
+def wait_until_up(server: subprocess.Popen, is_up: Callable[[], bool], seconds: float, log_path: Path) -> None:
+    """Poll ``is_up()``; fail with the server's log if the server exits or ``seconds`` pass first."""
+    deadline = time.monotonic() + seconds
+    while not is_up():
+        if server.poll() is not None or time.monotonic() > deadline:
+            pytest.fail(f"{' '.join(map(str, server.args[:3]))} did not start:\n{log_path.read_text()}")
+        time.sleep(0.5)
 
 
 def stop(server: subprocess.Popen, seconds: float) -> None:

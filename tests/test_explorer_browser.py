@@ -2,16 +2,14 @@
 and the class, and the picture on the page follows.  Leaves a screenshot in results/explorer.png."""
 
 import contextlib
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from .browser import CHROMIUM, CHROMIUM_ARGS, PICTURE, PICTURE_SHOWN, change_and_wait, free_port, requires_chromium, stop
+from .browser import CHROMIUM, CHROMIUM_ARGS, PICTURE, PICTURE_SHOWN, change_and_wait, free_port, port_open, requires_chromium, stop, wait_until_up
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "20_explorer.ipynb"
@@ -31,13 +29,7 @@ def voila_server(log_path: Path) -> Iterator[str]:
     with open(log_path, "w") as log:
         server = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + SERVER_START_S
-        while True:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
-                break
-            if server.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"Voila did not start:\n{log_path.read_text()}")
-            time.sleep(0.5)
+        wait_until_up(server, lambda: port_open(port), SERVER_START_S, log_path)
         yield f"http://127.0.0.1:{port}/"
     finally:
         stop(server, 15)

@@ -16,14 +16,12 @@ import secrets
 import shutil
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from .browser import CHROMIUM, CHROMIUM_ARGS, MAP_UPDATE_MS, PICTURE, PICTURE_SHOWN, change_and_wait, free_port, requires_chromium, stop
+from .browser import CHROMIUM, CHROMIUM_ARGS, MAP_UPDATE_MS, PICTURE, PICTURE_SHOWN, answers, change_and_wait, free_port, requires_chromium, stop, wait_until_up
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "20_explorer.ipynb"
@@ -95,15 +93,7 @@ def lab_server(workdir: Path, log_path: Path) -> Iterator[str]:
         server = subprocess.Popen(command, cwd=root, env=env, stdin=subprocess.DEVNULL, stdout=log,
                                   stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + SERVER_START_S
-        status = f"http://127.0.0.1:{port}/api/status?token={token}"
-        while True:
-            with contextlib.suppress(OSError), urllib.request.urlopen(status, timeout=2) as answer:
-                if answer.status == 200:
-                    break
-            if server.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"JupyterLab did not start:\n{log_path.read_text()}")
-            time.sleep(0.5)
+        wait_until_up(server, lambda: answers(f"http://127.0.0.1:{port}/api/status?token={token}"), SERVER_START_S, log_path)
         yield f"http://127.0.0.1:{port}/lab/tree/notebooks/{NOTEBOOK.name}?token={token}"
     finally:
         stop(server, SERVER_STOP_S)
