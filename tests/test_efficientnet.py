@@ -88,9 +88,8 @@ def test_grad_cam_puts_each_class_on_its_half_of_cat_and_coffee(lite0):
 def test_grad_cam_times_z_is_relu_of_cam_at_the_layer_that_feeds_the_pooling(lite0):
     """Grad-CAM paper, GAP + linear: alpha_k^c = w_k^c / Z, so Z * Grad-CAM = ReLU(sum_k w_k^c A^k)."""
     model, _ = lite0
-    x = to_tensor(samples.cat_and_coffee(112), mean=efficientnet.MEAN, std=efficientnet.STD)[None]
+    x = to_tensor(samples.cat_and_coffee(112), mean=efficientnet.MEAN, std=efficientnet.STD)[None].repeat(2, 1, 1, 1)
     classes = [samples.EGYPTIAN_CAT, samples.ESPRESSO]
-    x = x.repeat(2, 1, 1, 1)
     grad_cam = camkit.GradCAM(model, layer=efficientnet.DEFAULT_LAYER)(x, classes, upsample=False, normalize=False)
     with torch.no_grad():
         A = model.head(model.blocks(model.stem(x)))
