@@ -154,6 +154,20 @@ def test_auto_falls_back_to_shapes_and_says_so_once(homes):
         assert zoo.load("resnet18").weights == "shapes"  # announced once per name
 
 
+def test_pick_architecture_prefers_the_imagenet_one_only_where_its_weights_can_be_had(homes, monkeypatch):
+    assert zoo.pick_architecture(imagenet="vgg19", shapes="vgg16") == "vgg16"  # nothing cached, offline
+    path = zoo.imagenet_cache_path("shufflenet_v2_x2_0")
+    path.parent.mkdir(parents=True)
+    path.touch()  # only its presence is asked
+    assert zoo.pick_architecture(imagenet="shufflenet_v2_x2_0", shapes="shufflenet_v2_x1_0") == "shufflenet_v2_x2_0"
+    monkeypatch.setattr(zoo, "host_reachable", lambda host, timeout=3.0: True)
+    assert zoo.pick_architecture(imagenet="vgg19", shapes="vgg16") == "vgg19"  # it would be downloaded
+    monkeypatch.setenv("CAMKIT_WEIGHTS", "shapes")
+    assert zoo.pick_architecture(imagenet="shufflenet_v2_x2_0", shapes="shufflenet_v2_x1_0") == "shufflenet_v2_x1_0"
+    with pytest.raises(ValueError, match="vgg16"):
+        zoo.pick_architecture(imagenet="vgg91", shapes="vgg16")
+
+
 def test_camkit_weights_overrides_auto(homes, monkeypatch):
     fake_imagenet_cache("resnet18")
     fake_shapes_cache("resnet18")

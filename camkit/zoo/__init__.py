@@ -72,7 +72,7 @@ from .training import train_and_save
 __all__ = [  # what the zoo offers, also from its parts
     "ARCHITECTURES", "SHAPES_INPUT_SIZES", "SHAPES_MODELS", "SHAPES_VERSION", "WEIGHT_CHOICES", "ArchInfo",
     "GAPNet", "ZooModel", "available", "camkit_home", "fold_batchnorm", "imagenet_available",
-    "imagenet_cache_path", "imagenet_weights", "load", "resolve_weights", "shapes_architecture",
+    "imagenet_cache_path", "imagenet_weights", "load", "pick_architecture", "resolve_weights", "shapes_architecture",
     "shapes_weights_path", "with_batchnorm",
 ]
 
@@ -171,6 +171,21 @@ def resolve_weights(name: str, weights: str = "auto") -> str:
     _announce(name, f"camkit.zoo.load({name!r}): using {choice} weights ({why}). "
                     "Pass weights='imagenet' or 'shapes', or set CAMKIT_WEIGHTS, to choose.")
     return choice
+
+
+def pick_architecture(imagenet: str, shapes: str) -> str:
+    """Which of two architectures to load with ``weights="auto"``: ``imagenet`` where its ImageNet
+    weights can be had (cached, or the download host answers), else ``shapes``.
+
+    For a notebook that reproduces an experiment on a model camkit trains no offline weights for
+    (the write-ups' VGG19 and ShuffleNetV2 x2.0), with the nearest zoo model (VGG16, x1.0) as the
+    fallback.  ``CAMKIT_WEIGHTS=shapes`` always gives ``shapes``.
+    """
+    _check_name(imagenet)
+    _check_name(shapes)
+    if os.environ.get("CAMKIT_WEIGHTS", "").strip().lower() == "shapes":
+        return shapes
+    return imagenet if imagenet_available(imagenet) or host_reachable(TORCHVISION_HOST) else shapes
 
 
 def load(name: str, weights: str = "auto", device: str | torch.device = "cpu") -> ZooModel:
