@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import hashlib
 import json
 import os
 import subprocess
@@ -123,11 +124,18 @@ def seed_home(seed: int) -> Path:
     return zoo.camkit_home() if seed == 0 else zoo.camkit_home() / "seeds" / f"seed{seed}"
 
 
+def code_digest(notebook: nbformat.NotebookNode) -> str:
+    """A hash of the notebook's code cells: the records of a run hold for any notebook with the same."""
+    sources = [cell.source for cell in notebook.cells if cell.cell_type == "code"]
+    return hashlib.sha256(json.dumps(sources).encode()).hexdigest()
+
+
 def record_seed(seed: int, paths: list[Path], out: Path, reuse: bool = False) -> tuple[dict, dict]:
     """Train the seed's zoo if missing, run the notebooks against it: ``{notebook: records}`` and
     ``{notebook: its summary tables}`` (the markdown of its cells tagged ``summary``).
 
-    ``reuse``: take the records of an earlier run where they are newer than the notebook.
+    ``reuse``: take the records of an earlier run of the same code cells (:func:`code_digest`;
+    outputs, prose and file times do not matter, a change to camkit itself is not seen).
     """
     env = {**os.environ, "CAMKIT_HOME": str(seed_home(seed)), "CAMKIT_WEIGHTS": "shapes"}
     subprocess.run([sys.executable, str(ROOT / "data_scripts" / "train_zoo.py"), "--seed", str(seed)], env=env, check=True,
@@ -137,8 +145,9 @@ def record_seed(seed: int, paths: list[Path], out: Path, reuse: bool = False) ->
     for path in paths:
         began = time.perf_counter()
         record_file = out / f"seed{seed}-{path.stem}.json"
-        summary_file = record_file.with_suffix(".summary.json")
-        if reuse and summary_file.is_file() and summary_file.stat().st_mtime > path.stat().st_mtime:
+        summary_file, digest_file = record_file.with_suffix(".summary.json"), record_file.with_suffix(".code")
+        digest = code_digest(nbformat.read(path, as_version=4))
+        if reuse and summary_file.is_file() and digest_file.is_file() and digest_file.read_text() == digest:
             records[path.name] = json.loads(record_file.read_text())
             summaries[path.name] = json.loads(summary_file.read_text())
             continue
@@ -149,6 +158,7 @@ def record_seed(seed: int, paths: list[Path], out: Path, reuse: bool = False) ->
         record_file.write_text(json.dumps(records[path.name]))
         summaries[path.name] = summary_sections(notebook)
         summary_file.write_text(json.dumps(summaries[path.name]))
+        digest_file.write_text(digest)
         failed = sum(not r["passed"] for r in records[path.name])
         print(f"seed {seed} {path.name}: {len(records[path.name])} checks, {failed} failed, "
               f"{time.perf_counter() - began:.0f} s", file=sys.stderr, flush=True)
@@ -324,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--records", type=Path, default=ROOT / "results" / "seeds",
                         help="where the per-seed records go (default: results/seeds)")
     parser.add_argument("--reuse", action="store_true",
-                        help="keep the records of earlier runs that are newer than their notebook")
+                        help="keep the records of earlier runs of the same code cells")
     parser.add_argument("--table", type=Path, help="write the markdown page here (default: print it)")
     args = parser.parse_args(argv)
     paths = [p.resolve() for p in args.notebooks] or sorted((ROOT / "notebooks").glob("*.ipynb"))

@@ -80,3 +80,35 @@ def test_summary_tables_skip_each_tables_header_whatever_it_is_called():
     script = load_script("check_seeds")
     tables = "| metric | rho |\n|---|---|\n| deletion | +0.3 |\n\n| fill | gap |\n|:--|--:|\n| zero | 0.1 |\n| linear | 0.8 |"
     assert script._rows(tables) == [("deletion", "+0.3"), ("zero", "0.1"), ("linear", "0.8")]
+
+
+def test_reuse_takes_the_records_of_a_run_of_the_same_code_cells(tmp_path, monkeypatch):
+    script = load_script("check_seeds")
+    monkeypatch.setenv("CAMKIT_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(script.subprocess, "run", lambda *args, **options: None)  # no zoo to train here
+    runs = []
+
+    class CountingKernel:  # stands in for a kernel run: counts it, records nothing
+        def __init__(self, notebook, path, **options):
+            self.path = path
+
+        def execute(self, env):
+            runs.append(self.path.name)
+
+    monkeypatch.setattr(script, "kernel", CountingKernel)
+    path, out = tmp_path / "nb.ipynb", tmp_path / "records"
+    out.mkdir()
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# A"), nbformat.v4.new_code_cell("x = 1")])
+    nbformat.write(notebook, path)
+    script.record_seed(0, [path], out, reuse=True)
+    script.record_seed(0, [path], out, reuse=False)
+    assert runs == ["nb.ipynb"] * 2  # nothing to reuse the first time; not asked to the second
+    notebook.cells[0].source = "# Another title"  # prose and outputs do not change the records
+    notebook.cells[1].outputs = [nbformat.v4.new_output("stream", name="stdout", text="1\n")]
+    nbformat.write(notebook, path)
+    script.record_seed(0, [path], out, reuse=True)
+    assert len(runs) == 2
+    notebook.cells[1].source = "x = 2"
+    nbformat.write(notebook, path)
+    script.record_seed(0, [path], out, reuse=True)
+    assert len(runs) == 3
