@@ -28,7 +28,7 @@ from .core.smooth_grad import SmoothGrad
 from .core.xgrad_cam import XGradCAM
 from .core.registry import MethodInfo, available_methods, method_info, register
 from .core.targets import ClassLogit, ClassProbability
-from .image import deprocess, load_image, overlay, show_maps, to_tensor
+from .image import deprocess, load_image, outline, overlay, show_maps, to_tensor
 
 __version__ = "0.1.0"
 
@@ -78,6 +78,7 @@ __all__ = [
     "load_image",
     "method_info",
     "normalize_maps",
+    "outline",
     "overlay",
     "register",
     "resize_maps",

@@ -8,7 +8,8 @@
 * :func:`overlay` blends a map over an image with an OpenCV colormap.  OpenCV returns BGR; the
   result is converted to RGB here, otherwise "red = important" reads as "blue = important".
 * :func:`deprocess` makes a guided gradient visible: zero mean, std 0.1, +0.5, clip to [0, 1].
-* :func:`show_maps` draws a row or grid of images with titles (matplotlib).
+* :func:`show_maps` draws a row or grid of images with titles (matplotlib); :func:`outline`
+  draws a ground-truth mask's contour on panels.
 """
 
 from __future__ import annotations
@@ -171,3 +172,19 @@ def show_maps(images: Sequence[np.ndarray | torch.Tensor], titles: Sequence[str]
             ax.set_title(titles[i], fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def outline(axes, mask: torch.Tensor | np.ndarray | None, color: str = "white", linewidth: float = 1.2, linestyle: str = "solid") -> None:
+    """Draw the contour of a mask ((H, W), bool or 0/1) on one matplotlib Axes or on each of several.
+
+    The contour is the mask's 0.5 level, so it runs between the pixels inside and outside.  A mask
+    of ``None`` (a photo without ground truth) draws nothing.
+    """
+    if mask is None:
+        return
+    values = mask.detach().float().cpu().numpy() if isinstance(mask, torch.Tensor) else np.asarray(mask, dtype=np.float64)
+    if values.ndim != 2:
+        raise ValueError(f"Expected one mask (H, W), got shape {values.shape}; draw a batch's masks one panel at a time.")
+    panels = [axes] if hasattr(axes, "contour") else list(np.ravel(axes))
+    for ax in panels:
+        ax.contour(values, levels=[0.5], colors=color, linewidths=linewidth, linestyles=linestyle)

@@ -104,6 +104,22 @@ def test_show_maps_draws_a_grid(rgb):
     assert len(fig.axes) == 4 and fig.axes[0].get_title() == "a"
 
 
+def test_outline_runs_between_the_pixels_inside_and_outside_the_mask():
+    mask = torch.zeros(10, 12, dtype=torch.bool)
+    mask[2:6, 3:8] = True  # rows 2-5, columns 3-7
+    fig = camkit.show_maps([torch.rand(10, 12), torch.rand(10, 12)])
+    camkit.outline(fig.axes, mask, color="cyan")
+    assert [len(ax.collections) for ax in fig.axes] == [1, 1]
+    (segment,) = fig.axes[1].collections[0].allsegs[0]  # one closed line: (x, y) = (column, row)
+    assert segment[:, 0].min() == pytest.approx(2.5) and segment[:, 0].max() == pytest.approx(7.5)
+    assert segment[:, 1].min() == pytest.approx(1.5) and segment[:, 1].max() == pytest.approx(5.5)
+    camkit.outline(fig.axes[0], mask.numpy())  # one Axes, a numpy mask
+    camkit.outline(fig.axes, None)  # no ground truth: nothing drawn
+    assert [len(ax.collections) for ax in fig.axes] == [2, 1]
+    with pytest.raises(ValueError, match="one mask"):
+        camkit.outline(fig.axes[0], mask[None])
+
+
 def test_pixels_to_tensor_scales_and_moves_the_channels():
     from camkit.image import pixels_to_tensor
 

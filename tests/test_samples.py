@@ -76,6 +76,9 @@ def test_downloaded_cat_and_dog_is_listed_once_present(empty_cache):
     assert "cat_and_dog" in samples.names()
     loaded = samples.load("cat_and_dog")
     assert loaded.shape == (20, 30, 3) and loaded[0, 0].tolist() == [200, 0, 0]
+    assert samples.recommended_class("cat_and_dog") == samples.TABBY == 281
+    square = samples.cat_and_dog(16)
+    assert square.shape == (16, 16, 3) and square.dtype == np.uint8 and square[8, 8].tolist() == [200, 0, 0]
 
 
 def test_samples_dir_follows_camkit_home(tmp_path, monkeypatch):

@@ -32,6 +32,8 @@ from .cache import camkit_home
 
 EGYPTIAN_CAT = 285
 ESPRESSO = 967
+TABBY = 281  # the cat of the cat-and-dog photo, the class pytorch-grad-cam's README explains
+PUG = 254  # its dog, as the Grad-CAM write-ups name it
 CAT_AND_DOG_FILE = "cat_and_dog.png"
 
 
@@ -80,7 +82,7 @@ _BUNDLED = {
 _CAT_AND_DOG = Sample(
     lambda: samples_dir() / CAT_AND_DOG_FILE,
     "the cat and dog of the Grad-CAM demos (downloaded by data_scripts/fetch_samples.py)",
-    281,  # tabby, the class pytorch-grad-cam's README explains
+    TABBY,
 )
 
 _CAT_AND_COFFEE_DESCRIPTION = "chelsea (left half) beside coffee (right half), each a centred square"
@@ -143,6 +145,16 @@ def cat_and_coffee(size: int = 224) -> np.ndarray:
     ``[size, 2 * size)`` (class 967, espresso); see :func:`half_shares`.
     """
     return np.concatenate([_centred_square(load("chelsea"), size), _centred_square(load("coffee"), size)], axis=1)
+
+
+def cat_and_dog(size: int = 224) -> np.ndarray:
+    """The cat-and-dog photo resized to (size, size, 3), RGB uint8, as the Grad-CAM demos feed it.
+
+    Only once ``data_scripts/fetch_samples.py`` has downloaded it (see :func:`names`); the classes
+    the write-ups explain on it are :data:`TABBY` and :data:`PUG`.
+    """
+    square = Image.fromarray(load("cat_and_dog")).resize((size, size), Image.BICUBIC)
+    return np.asarray(square)
 
 
 def half_shares(cam_map: torch.Tensor | np.ndarray) -> tuple[float, float]:
