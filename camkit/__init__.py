@@ -27,6 +27,7 @@ from .core.score_cam import ScoreCAM
 from .core.smooth_grad import SmoothGrad
 from .core.xgrad_cam import XGradCAM
 from .core.registry import MethodInfo, available_methods, method_info, register
+from .core.reshape import channels_last, tokens
 from .core.targets import ClassLogit, ClassProbability
 from .image import deprocess, load_image, outline, overlay, show_maps, to_tensor
 
@@ -74,6 +75,7 @@ __all__ = [
     "MapResult",
     "MethodInfo",
     "available_methods",
+    "channels_last",
     "deprocess",
     "load_image",
     "method_info",
@@ -86,5 +88,6 @@ __all__ = [
     "show_maps",
     "SmoothGrad",
     "to_tensor",
+    "tokens",
     "XGradCAM",
 ]
