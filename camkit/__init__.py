@@ -27,7 +27,8 @@ from .core.score_cam import ScoreCAM
 from .core.smooth_grad import SmoothGrad
 from .core.xgrad_cam import XGradCAM
 from .core.registry import MethodInfo, available_methods, method_info, register
-from .core.targets import ClassLogit, ClassProbability
+from .core.reshape import channels_last, tokens
+from .core.targets import BinaryLogit, ClassLogit, ClassProbability, LabelProbability, RegressionOutput, SegmentationRegion
 from .image import deprocess, load_image, outline, overlay, show_maps, to_tensor
 
 __version__ = "0.1.0"
@@ -38,6 +39,7 @@ _SHORT_NAMES = {
     "efficientnet": "camkit.zoo.efficientnet",
     "shapes": "camkit.zoo.shapes",
     "training": "camkit.zoo.training",
+    "targets": "camkit.core.targets",
     "evaluation": "camkit.evaluation",
     "metrics": "camkit.evaluation.metrics",
     "explorer": "camkit.apps.explorer",
@@ -56,6 +58,7 @@ def __getattr__(name: str) -> ModuleType:
 __all__ = [
     "AblationCAM",
     "Attribution",
+    "BinaryLogit",
     "CAM",
     "ActivationMap",
     "CallContext",
@@ -70,10 +73,12 @@ __all__ = [
     "HiResCAM",
     "InputGradient",
     "IntegratedGradients",
+    "LabelProbability",
     "LayerCAM",
     "MapResult",
     "MethodInfo",
     "available_methods",
+    "channels_last",
     "deprocess",
     "load_image",
     "method_info",
@@ -81,10 +86,13 @@ __all__ = [
     "outline",
     "overlay",
     "register",
+    "RegressionOutput",
     "resize_maps",
     "ScoreCAM",
+    "SegmentationRegion",
     "show_maps",
     "SmoothGrad",
     "to_tensor",
+    "tokens",
     "XGradCAM",
 ]

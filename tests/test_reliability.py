@@ -132,26 +132,36 @@ class ChannelsLastNet(nn.Module):
 
 
 @pytest.mark.parametrize("layer", ["features", "norm", "mlp"])
-def test_a_channels_last_layer_is_refused_with_the_fix(layer):
-    with pytest.raises(ValueError, match=r"channels-last tensor \(1, 5, 5, 6\).*\(B, C, H, W\)"):
-        camkit.GradCAM(ChannelsLastNet().eval(), layer)(torch.randn(1, 3, 5, 5))
+def test_a_channels_last_layer_is_read_as_such_and_announced(layer):
+    model, x = ChannelsLastNet().eval(), torch.randn(1, 3, 5, 5)
+    cam = camkit.GradCAM(model, layer)
+    with pytest.warns(UserWarning, match=rf"reads layer '{layer}''s output \(1, 5, 5, 6\) as channels-last"):
+        maps = cam(x, 0)
+    assert maps.shape == (1, 5, 5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        cam(x, 0)  # announced once per method and layer
+    if layer == "features":  # the stem's output, permuted: the same map as at the stem
+        assert torch.allclose(maps, camkit.GradCAM(model, "stem")(x, 0), atol=1e-6)
 
 
-def test_swin_features_are_refused_and_the_auto_pick_avoids_them():
+def test_swin_features_are_read_as_channels_last_and_the_auto_pick_avoids_them():
     model = torchvision.models.swin_t().eval()
     x = torch.randn(1, 3, 64, 64)
-    with pytest.raises(ValueError, match="'features' returns a channels-last tensor"):
-        camkit.GradCAM(model, "features")(x)
+    with pytest.warns(UserWarning, match="'features''s output \\(1, 2, 2, 768\\) as channels-last"):
+        assert camkit.GradCAM(model, "features")(x).shape == (1, 64, 64)
     with pytest.warns(UserWarning, match="picked layer 'permute'"):
         cam = camkit.GradCAM(model)
         cam(x)
 
 
-def test_channels_first_layer_norm_2d_is_accepted():
+def test_channels_first_layer_norm_2d_is_read_as_it_is():
     model = torchvision.models.convnext_tiny().eval()
     x = torch.randn(1, 3, 64, 64)
-    assert camkit.GradCAM(model, "features.2.0")(x).shape == (1, 64, 64)  # torchvision's LayerNorm2d
-    with pytest.raises(ValueError, match="channels-last"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # torchvision's LayerNorm2d: no reading to announce
+        assert camkit.GradCAM(model, "features.2.0")(x).shape == (1, 64, 64)
+    with pytest.warns(UserWarning, match="channels-last"):
         camkit.GradCAM(model, "features.1.0.block.2")(x)  # the block's nn.LayerNorm
 
 

@@ -29,13 +29,14 @@ from .progress import progress_bar
 
 
 @contextlib.contextmanager
-def channels_zeroed(module: nn.Module, channels: torch.Tensor) -> Iterator[None]:
-    """During the block, row i of ``module``'s output has channel ``channels[i]`` set to zero; an
-    output of one row is first repeated to one row per channel."""
+def channels_zeroed(module: nn.Module, channels: torch.Tensor, channel_dim: int = 1) -> Iterator[None]:
+    """During the block, row i of ``module``'s output has channel ``channels[i]`` (along
+    ``channel_dim``: -1 for tokens and channels-last outputs) set to zero; an output of one row is
+    first repeated to one row per channel."""
 
     def hook(_module: nn.Module, _inputs: tuple, output: torch.Tensor) -> torch.Tensor:
         ablated = output.expand(len(channels), *output.shape[1:]).clone()
-        ablated[torch.arange(len(channels), device=output.device), channels] = 0
+        ablated.movedim(channel_dim, 1)[torch.arange(len(channels), device=output.device), channels] = 0
         return ablated
 
     handle = module.register_forward_hook(hook)
@@ -43,6 +44,18 @@ def channels_zeroed(module: nn.Module, channels: torch.Tensor) -> Iterator[None]
         yield
     finally:
         handle.remove()
+
+
+def channel_dimension(context: CallContext) -> int:
+    """Where the channels are in the layer's own output: 1, or where its reshape says."""
+    if context.reshape is None:
+        return 1
+    if context.reshape.channel_dim is None:
+        raise ValueError(
+            f"Ablation-CAM zeroes channels in layer {context.layer!r}'s own output and cannot tell where a reshape "
+            "function put them; pass reshape=camkit.tokens(...) or camkit.channels_last() instead."
+        )
+    return context.reshape.channel_dim
 
 
 class AblationCAM(ActivationMap):
@@ -54,14 +67,15 @@ class AblationCAM(ActivationMap):
 
     needs_gradient = False
 
-    def __init__(self, model: nn.Module, layer: LayerSpec | None = None, batch_size: int = 16) -> None:
-        super().__init__(model, layer)
+    def __init__(self, model: nn.Module, layer: LayerSpec | None = None, batch_size: int = 16, reshape: object = None) -> None:
+        super().__init__(model, layer, reshape)
         check_positive_int("batch_size", batch_size, "channels ablated per forward pass")
         self.batch_size = batch_size
 
     def ablated_scores(self, context: CallContext) -> torch.Tensor:
         """y^c_k for every sample and channel, (B, K)."""
         module = self.model.get_submodule(context.layer)
+        channel_dim = channel_dimension(context)
         every_channel = torch.ones(context.activation.shape[:2], dtype=torch.bool, device=context.x.device)
         scores = torch.empty(every_channel.shape, dtype=context.scores.dtype, device=context.scores.device)
         widen_at_layer = True  # until the rest of the network refuses the wider batch
@@ -71,21 +85,21 @@ class AblationCAM(ActivationMap):
             sample = context.x[b : b + 1]
             chunk_scores = None
             if widen_at_layer:
-                chunk_scores = self.widened_scores(context, module, sample, ablated, rows)
+                chunk_scores = self.widened_scores(context, module, sample, ablated, rows, channel_dim)
                 widen_at_layer = chunk_scores is not None
             if chunk_scores is None:
-                with channels_zeroed(module, ablated):
+                with channels_zeroed(module, ablated, channel_dim):
                     output = self.model(sample.expand(len(ablated), *sample.shape[1:]))
                 chunk_scores = context.score(output, rows)
             scores[b, ablated] = chunk_scores
         return scores
 
     def widened_scores(self, context: CallContext, module: nn.Module, sample: torch.Tensor, ablated: torch.Tensor,
-                       rows: torch.Tensor) -> torch.Tensor | None:
+                       rows: torch.Tensor, channel_dim: int) -> torch.Tensor | None:
         """The scores of one sample run to the layer once and widened there, or None where the
         rest of the network does not take a batch wider than its input."""
         try:
-            with channels_zeroed(module, ablated):
+            with channels_zeroed(module, ablated, channel_dim):
                 scores = context.score(self.model(sample), rows)
         except (RuntimeError, ValueError, IndexError):
             return None

@@ -18,9 +18,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .guard import explaining
+from .guard import explaining, warn_at_caller
 from .hooks import CapturedLayer, capture_activations
 from .layers import LayerSpec, check_model, find_default_layer, first_conv_check, resolve_layers
+from .reshape import Reshape, as_reshape
 from .targets import Target, target_scores
 
 
@@ -39,8 +40,10 @@ class CallContext:
             ``rows`` names the sample each row of that output belongs to (a batch of copies of
             one sample: ``torch.full((n,), b)``); None means the rows are the B samples.
         layer: the target layer's dotted name.
-        activation: A, the layer's output (B, K, h, w), detached.
+        activation: A, the layer's output (B, K, h, w), detached (read through ``reshape``).
         gradient: dy^c/dA (B, K, h, w), or None for methods that need no gradient.
+        reshape: how the layer's own output was read as (B, K, h, w) (None: as it is); see
+            :mod:`camkit.core.reshape`.
         recorded: what a method's own forward hooks kept (see :meth:`ActivationMap.forward_hooks`).
     """
 
@@ -53,6 +56,7 @@ class CallContext:
     layer: str = ""
     activation: torch.Tensor | None = None
     gradient: torch.Tensor | None = None
+    reshape: Reshape | None = None
     recorded: dict = field(default_factory=dict)
 
 
@@ -145,15 +149,20 @@ class ActivationMap:
 
     Subclasses implement :meth:`layer_map`; several layers are combined by :meth:`combine`
     (the mean of the normalised maps, at the largest layer's resolution).  Set
-    ``needs_gradient = False`` for a method that reads only activations.
+    ``needs_gradient = False`` for a method that reads only activations.  ``reshape`` reads a
+    layer whose output is not (B, K, h, w): transformer tokens (:func:`camkit.tokens`),
+    channels-last maps (:func:`camkit.channels_last`) or a callable; without it camkit infers the
+    reading where it is unambiguous and says so (:mod:`camkit.core.reshape`).
     """
 
     needs_gradient = True
 
-    def __init__(self, model: nn.Module, layer: LayerSpec | None = None) -> None:
+    def __init__(self, model: nn.Module, layer: LayerSpec | None = None, reshape: object = None) -> None:
         check_model(model)
         self.model = model
         self._layers = None if layer is None else resolve_layers(model, layer)
+        self.reshape = as_reshape(reshape)
+        self._announced: set[str] = set()  # layers whose inferred reading was announced
 
     @property
     def layer_names(self) -> list[str] | None:
@@ -187,15 +196,32 @@ class ActivationMap:
                 with first_conv_check(self.model), self.forward_hooks(recorded, captured):
                     output = self.model(x)
                 scores, classes = target_scores(target, output)
-                activations = [slot.activation for slot in captured]
-                gradients = self._gradients(scores, activations, captured)
+                outputs = [slot.output for slot in captured]
+                gradients = self._gradients(scores, outputs, captured)
             context = CallContext(self.model, x, output, scores.detach(), classes, score_function(target, classes),
                                   recorded=recorded)
+            size = tuple(x.shape[-2:])
             with torch.no_grad():
-                maps = [
-                    self.layer_map(dataclasses.replace(context, layer=slot.name, activation=a.detach(), gradient=g)).float()
-                    for slot, a, g in zip(captured, activations, gradients)
-                ]
+                maps = []
+                for slot, a, g in zip(captured, outputs, gradients):
+                    reshape = self._reading(slot, size)
+                    activation = slot.feature_map(a.detach(), reshape, size)
+                    gradient = None if g is None else slot.feature_map(g, reshape, size)
+                    if gradient is not None and not gradient.any():
+                        warn_at_caller(
+                            f"The score's gradient is zero everywhere on layer {slot.name!r}: the score does not depend on "
+                            "what the layer computes at any position, so the map is empty. In a vision transformer this "
+                            "happens after the last block, where only the class token reaches the head: choose the input "
+                            "of the last block's attention (torchvision: 'encoder.layers.encoder_layer_11.ln_1')."
+                        )
+                    if activation.shape[2] * activation.shape[3] == 1:
+                        warn_at_caller(
+                            f"Layer {slot.name!r} gives a 1x1 map: it cannot say where anything is, and min-max "
+                            "normalisation turns it into zeros. Choose an earlier layer with a spatial output."
+                        )
+                    layer_context = dataclasses.replace(context, layer=slot.name, activation=activation, gradient=gradient,
+                                                        reshape=reshape)
+                    maps.append(self.layer_map(layer_context).float())
                 combined = maps[0] if len(maps) == 1 else self.combine(maps)
                 if normalize:
                     combined = normalize_maps(combined)
@@ -203,6 +229,20 @@ class ActivationMap:
                     combined = resize_maps(combined, tuple(x.shape[-2:]))
         logits = output.detach() if isinstance(output, torch.Tensor) else output
         return MapResult(combined, logits, classes, [name for name, _ in self._layers])
+
+    def _reading(self, slot: CapturedLayer, input_size: tuple[int, int]) -> Reshape | None:
+        """The reshape for ``slot``: the user's, or the inferred one, announced once per layer."""
+        if self.reshape is not None:
+            return self.reshape
+        inferred, why = slot.inferred_reshape()
+        if inferred is not None and slot.name not in self._announced:
+            description = inferred.describe(slot.output, input_size)  # raises where no reading fits
+            self._announced.add(slot.name)
+            warn_at_caller(
+                f"camkit reads layer {slot.name!r}'s output {tuple(slot.output.shape)} {description} ({why}); "
+                "pass reshape=... to choose otherwise."
+            )
+        return inferred
 
     def _gradients(
         self, scores: torch.Tensor, activations: list[torch.Tensor], captured: list[CapturedLayer]

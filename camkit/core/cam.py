@@ -60,8 +60,9 @@ class CAM(ActivationMap):
 
     needs_gradient = False
 
-    def __init__(self, model: nn.Module, layer: LayerSpec | None = None, fc: str | ClassWeights | None = None) -> None:
-        super().__init__(model, layer)
+    def __init__(self, model: nn.Module, layer: LayerSpec | None = None, fc: str | ClassWeights | None = None,
+                 reshape: object = None) -> None:
+        super().__init__(model, layer, reshape)
         self._fc = None if fc is None else resolve_layers(model, fc)[0][1]
         if self._fc is not None and not is_class_weights(self._fc):
             raise TypeError(f"fc must be an nn.Linear or a 1x1 nn.Conv2d, got {self._fc!r}.")

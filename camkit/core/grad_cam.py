@@ -21,8 +21,9 @@ class GradCAM(ActivationMap):
     the regions whose removal would make the network more confident in class c.
     """
 
-    def __init__(self, model: nn.Module, layer: LayerSpec | None = None, counterfactual: bool = False) -> None:
-        super().__init__(model, layer)
+    def __init__(self, model: nn.Module, layer: LayerSpec | None = None, counterfactual: bool = False,
+                 reshape: object = None) -> None:
+        super().__init__(model, layer, reshape)
         self.counterfactual = counterfactual
 
     def layer_map(self, context: CallContext) -> torch.Tensor:

@@ -22,9 +22,9 @@ class GuidedGradCAM:
     pytorch-grad-cam's examples); ``normalize=False`` uses the raw map (as captum).
     """
 
-    def __init__(self, model: nn.Module, layer: LayerSpec | None = None) -> None:
+    def __init__(self, model: nn.Module, layer: LayerSpec | None = None, reshape: object = None) -> None:
         self.model = model
-        self.grad_cam = GradCAM(model, layer)
+        self.grad_cam = GradCAM(model, layer, reshape=reshape)
         self.guided = GuidedBackprop(model)
 
     @property

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from .guard import warn_at_caller
-from .layers import channels_last_consumers, channels_last_error, channels_last_reason
+from .layers import channels_last_consumers, channels_last_reason
+from .reshape import ChannelsLast, Reshape, Tokens
 
 
 @dataclass
@@ -32,8 +32,8 @@ class CapturedLayer:
     channels_last: list[str] = field(default_factory=list)  # reasons found during the pass
 
     @property
-    def activation(self) -> torch.Tensor:
-        """The (B, K, h, w) output, or a clear error when there is not exactly one such output."""
+    def output(self) -> torch.Tensor:
+        """The layer's output as it ran, or a clear error when it did not run exactly once."""
         if not self.outputs:
             raise RuntimeError(
                 f"Layer {self.name!r} was not run in the forward pass; choose a layer the model uses."
@@ -43,22 +43,32 @@ class CapturedLayer:
                 f"Layer {self.name!r} ran {len(self.outputs)} times in one forward pass; "
                 "its map is ambiguous. Choose a module that is used once."
             )
-        output = self.outputs[0]
-        if output.dim() != 4:
-            raise ValueError(
-                f"Layer {self.name!r} returns a tensor of shape {tuple(output.shape)}; a class "
-                "activation map needs a 4-D (B, K, h, w) feature map. Choose a convolutional layer."
-            )
+        return self.outputs[0]
+
+    def inferred_reshape(self) -> tuple[Reshape | None, str]:
+        """How to read the output when the user gave no ``reshape``, and why: tokens for (B, N, C),
+        channels-last where the layer or the module reading it next says so
+        (:func:`channels_last_reason`), else as it is (None)."""
+        output = self.output
+        if output.dim() == 3:
+            return Tokens(), "it is 3-D"
         own = channels_last_reason(self.module, output)
-        reason = f"the layer is {own}" if own else next(iter(self.channels_last), None)
-        if reason is not None:
-            raise channels_last_error(self.name, output, reason)
-        if output.shape[2] * output.shape[3] == 1:
-            warn_at_caller(
-                f"Layer {self.name!r} gives a 1x1 map: it cannot say where anything is, and min-max "
-                "normalisation turns it into zeros. Choose an earlier layer with a spatial output."
-            )
-        return output
+        if own or self.channels_last:
+            return ChannelsLast(), f"the layer is {own}" if own else self.channels_last[0]
+        return None, ""
+
+    def feature_map(self, tensor: torch.Tensor, reshape: Reshape | None, input_size: tuple[int, int]) -> torch.Tensor:
+        """``tensor`` (the output, or dy/dA) as (B, K, h, w), read through ``reshape``; a clear error otherwise."""
+        shown = tensor if reshape is None else reshape(tensor, input_size)
+        if not isinstance(shown, torch.Tensor) or shown.dim() != 4:
+            got = f"shape {tuple(shown.shape)}" if isinstance(shown, torch.Tensor) else type(shown).__name__
+            if reshape is None:
+                raise ValueError(
+                    f"Layer {self.name!r} returns a tensor of {got}; a class activation map needs a 4-D (B, K, h, w) "
+                    "feature map. Choose a convolutional layer, or pass reshape= (camkit.tokens, camkit.channels_last)."
+                )
+            raise ValueError(f"reshape turned layer {self.name!r}'s output {tuple(tensor.shape)} into {got}, not (B, K, h, w).")
+        return shown
 
 
 @contextlib.contextmanager

@@ -7,7 +7,7 @@
 * :func:`is_spatial_map` is the one test of "a feature map camkit can explain": a 4-D tensor with
   more than one pixel.  :func:`find_default_layer` picks the last module whose output passes it.
 * :func:`channels_last_reason` recognises a (B, H, W, C) tensor (a transformer's LayerNorm or
-  Linear output) that would otherwise be read as (B, K, h, w).
+  Linear output) that would otherwise be read as (B, K, h, w) (:mod:`.reshape` then reads it).
 * :func:`first_conv_check` compares the input with the first convolution the model *runs*.
 """
 
@@ -115,15 +115,6 @@ def channels_last_reason(module: nn.Module, output: torch.Tensor) -> str | None:
     if type(module) is nn.LayerNorm and tuple(module.normalized_shape) == (output.shape[-1],):
         return "an nn.LayerNorm, which normalises over the last dimension"
     return None
-
-
-def channels_last_error(name: str, output: torch.Tensor, reason: str) -> ValueError:
-    """The error for a layer whose output is (B, H, W, C)."""
-    return ValueError(
-        f"Layer {name!r} returns a channels-last tensor {tuple(output.shape)} ({reason}): read as "
-        "(B, K, h, w) its map would be nonsense. Choose a layer with a (B, C, H, W) output (in torchvision's "
-        "Swin, 'permute'; in ConvNeXt, a block's depthwise convolution 'block.0' or the block itself)."
-    )
 
 
 @contextlib.contextmanager

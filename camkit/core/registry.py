@@ -66,12 +66,13 @@ class MethodInfo:
     options: dict = field(default_factory=dict)
     per_channel: bool = False
 
-    def create(self, model: nn.Module, layer: LayerSpec | None = None) -> Callable:
-        """The method for ``model`` (at ``layer`` when it takes one; a layer it does not take is an error)."""
+    def create(self, model: nn.Module, layer: LayerSpec | None = None, reshape: object = None) -> Callable:
+        """The method for ``model`` (at ``layer``, read through ``reshape``, when it takes a layer; a
+        layer or reshape it does not take is an error)."""
         if self.takes_layer:
-            return self.factory(model, layer, **self.options)
-        if layer is not None:
-            raise ValueError(f"{self.title} works on the input pixels and takes no layer; leave layer out (None).")
+            return self.factory(model, layer, **self.options, **({} if reshape is None else {"reshape": reshape}))
+        if layer is not None or reshape is not None:
+            raise ValueError(f"{self.title} works on the input pixels and takes no layer; leave layer and reshape out (None).")
         return self.factory(model, **self.options)
 
 

@@ -52,8 +52,9 @@ class ScoreCAM(ActivationMap):
         batch_size: int = 16,
         weights: str = "probability",
         baseline: float | torch.Tensor | None = None,
+        reshape: object = None,
     ) -> None:
-        super().__init__(model, layer)
+        super().__init__(model, layer, reshape)
         check_positive_int("batch_size", batch_size, "masked inputs per forward pass")
         if weights not in WEIGHTINGS:
             raise ValueError(f"weights must be one of {WEIGHTINGS}, got {weights!r}.")

@@ -3,9 +3,17 @@
 A target is ``None`` (each sample's top-1 class), an ``int`` (the same class for every sample), a
 sequence of B ints (one class per sample), or a callable that takes the model's output (the logits
 (B, C), or whatever the model returns: a dict, a namedtuple) and returns B scores, as in
-pytorch-grad-cam.  :class:`ClassLogit` and :class:`ClassProbability` are such
-callables.  Every method backpropagates ``scores.sum()``: samples do not interact in an eval-mode
-network, so each sample's gradient is that of its own score.
+pytorch-grad-cam.  Such callables, for the outputs users have:
+
+* softmax classifiers: :class:`ClassLogit` (y^c, what the papers explain), :class:`ClassProbability`;
+* multi-label (one sigmoid per label): :class:`ClassLogit` of the label, or :class:`LabelProbability`;
+* one logit for two classes: :class:`BinaryLogit` (the logit, or its negation for the other class);
+* regression: :class:`RegressionOutput` (the value, or its negation: "what makes it smaller?");
+* segmentation: :class:`SegmentationRegion`, the sum of a class's logits over a region (a mask,
+  or the pixels predicted as that class).
+
+Every method backpropagates ``scores.sum()``: samples do not interact in an eval-mode network, so
+each sample's gradient is that of its own score.
 """
 
 from __future__ import annotations
@@ -37,6 +45,78 @@ class ClassProbability:
 
     def __call__(self, logits: torch.Tensor) -> torch.Tensor:
         return logits.softmax(dim=1)[:, self.index]
+
+
+@dataclass(frozen=True)
+class LabelProbability:
+    """Score = sigmoid(y^c) of label ``index`` in a multi-label output (B, labels)."""
+
+    index: int
+
+    def __call__(self, logits: torch.Tensor) -> torch.Tensor:
+        return logits[:, self.index].sigmoid()
+
+
+def _one_value_per_sample(output: torch.Tensor, what: str, index: int | None) -> torch.Tensor:
+    """(B,) from an output (B,), (B, 1), or (B, k) with ``index``."""
+    if not isinstance(output, torch.Tensor):
+        raise TypeError(f"{what} takes a tensor output, got {type(output).__name__}; wrap it: lambda out: ...")
+    if output.dim() == 2 and index is not None:
+        return output[:, index]
+    if output.dim() == 1 or (output.dim() == 2 and output.shape[1] == 1):
+        return output.reshape(len(output))
+    raise ValueError(f"{what} needs an output of shape (B,) or (B, 1), or index= for (B, k); got {tuple(output.shape)}.")
+
+
+@dataclass(frozen=True)
+class BinaryLogit:
+    """A model with one logit z for two classes (sigmoid(z) = p(positive)): score = z for the
+    positive class, -z for the negative one (``positive=False``), whose logit it is."""
+
+    positive: bool = True
+
+    def __call__(self, output: torch.Tensor) -> torch.Tensor:
+        z = _one_value_per_sample(output, "BinaryLogit", None)
+        return z if self.positive else -z
+
+
+@dataclass(frozen=True)
+class RegressionOutput:
+    """Score = the predicted value (``index`` picks one of several outputs); ``increase=False``
+    explains what makes it smaller (the negated value)."""
+
+    index: int | None = None
+    increase: bool = True
+
+    def __call__(self, output: torch.Tensor) -> torch.Tensor:
+        value = _one_value_per_sample(output, "RegressionOutput", self.index)
+        return value if self.increase else -value
+
+
+@dataclass(frozen=True, eq=False)
+class SegmentationRegion:
+    """Score = the sum of class ``index``'s logits over a region of a segmentation output
+    (B, classes, H, W): the pixels of ``mask`` ((H, W) or (B, H, W), bool), or without one the
+    pixels the model labels ``index`` (its argmax).  ``key`` picks the tensor from a dict output
+    (torchvision's segmentation models return ``{"out": ..., "aux": ...}``).
+
+    "Why did it label this region a star?": y = sum_{(i, j) in region} y^c_{ij} (pytorch-grad-cam's
+    ``SemanticSegmentationTarget``).  A region with no pixel scores 0.
+    """
+
+    index: int
+    mask: torch.Tensor | None = None
+    key: str | None = "out"
+
+    def __call__(self, output: object) -> torch.Tensor:
+        logits = output[self.key] if isinstance(output, dict) and self.key is not None else output
+        if not isinstance(logits, torch.Tensor) or logits.dim() != 4:
+            got = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
+            raise ValueError(f"SegmentationRegion needs logits (B, classes, H, W), got {got}; key= picks one from a dict.")
+        region = logits.argmax(dim=1) == self.index if self.mask is None else torch.as_tensor(self.mask, device=logits.device)
+        if region.shape[-2:] != logits.shape[-2:]:
+            raise ValueError(f"The mask is {tuple(region.shape[-2:])} but the logits are {tuple(logits.shape[-2:])} (H, W).")
+        return (logits[:, self.index] * region.to(logits.dtype)).sum(dim=(1, 2))
 
 
 def _class_list(target: object, batch: int) -> list[int] | None:
