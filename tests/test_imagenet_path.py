@@ -18,13 +18,11 @@ import cv2
 import nbformat
 import numpy as np
 import pytest
-import torch
-import torchvision
 
-from camkit import zoo
 from camkit.zoo import samples
 
 from .scripts import load_script
+from .test_zoo import fake_imagenet_cache
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 TAG = "imagenet-setup"
@@ -38,13 +36,6 @@ def imagenet_machine(tmp_path, monkeypatch):
     for variable in ("CAMKIT_WEIGHTS", "CAMKIT_NO_TRAIN"):
         monkeypatch.delenv(variable, raising=False)
     return tmp_path
-
-
-def cache_random_imagenet_weights(name: str) -> None:
-    torch.manual_seed(0)
-    path = zoo.imagenet_cache_path(name)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(torchvision.models.get_model(name, weights=None).state_dict(), path)
 
 
 def fetch_fake_cat_and_dog() -> None:
@@ -67,7 +58,7 @@ def run_setup_cells(notebook_name: str, report: str) -> dict:
 
 
 def test_notebook_10_runs_vgg19_on_the_cat_and_dog_photo(imagenet_machine):
-    cache_random_imagenet_weights("vgg19")
+    fake_imagenet_cache("vgg19")
     fetch_fake_cat_and_dog()
     chosen = run_setup_cells("10_vgg.ipynb", """{
         "model": zm.name, "weights": zm.weights, "classes": [a, b], "masks": masks is None,
@@ -84,7 +75,7 @@ def test_notebook_10_runs_vgg19_on_the_cat_and_dog_photo(imagenet_machine):
 
 @pytest.mark.parametrize("photo", ["cat_and_dog", "cat_and_coffee"])
 def test_notebook_13_runs_shufflenet_x2_on_the_write_ups_photo_or_the_bundled_one(imagenet_machine, photo):
-    cache_random_imagenet_weights("shufflenet_v2_x2_0")
+    fake_imagenet_cache("shufflenet_v2_x2_0")
     if photo == "cat_and_dog":
         fetch_fake_cat_and_dog()
     chosen = run_setup_cells("13_shufflenet.ipynb", """{
