@@ -39,7 +39,7 @@ _SHORT_NAMES = {
     "efficientnet": "camkit.zoo.efficientnet",
     "shapes": "camkit.zoo.shapes",
     "training": "camkit.zoo.training",
-    "targets": "camkit.core.targets",
+    "targets": "camkit.targets",
     "evaluation": "camkit.evaluation",
     "metrics": "camkit.evaluation.metrics",
     "explorer": "camkit.apps.explorer",

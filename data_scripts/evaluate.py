@@ -65,7 +65,7 @@ def summary(scores: dict[str, torch.Tensor]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("model", choices=zoo.SHAPES_MODELS)
+    parser.add_argument("model", choices=[name for name in zoo.SHAPES_MODELS if name in zoo.CLASSIFIERS])
     parser.add_argument("--methods", nargs="+", default=list(DEFAULT_METHODS), help="registry names (camkit.available_methods())")
     parser.add_argument("--scenes", type=int, default=200, help="test scenes scored (default 200)")
     parser.add_argument("--batch-size", type=int, default=25)

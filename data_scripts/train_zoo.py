@@ -26,16 +26,17 @@ import multiprocessing
 import os
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
 from camkit import zoo  # noqa: E402
+from camkit.zoo.architectures import BACKBONES  # noqa: E402
 from camkit.zoo.training import TrainConfig, default_config, train_and_save  # noqa: E402
 
 MEASURED_WALL_SECONDS = {"vgg16": 803, "resnet18": 565, "shufflenet_v2_x1_0": 437, "densenet121": 404,
-                         "alexnet": 273, "squeezenet1_1": 233}
+                         "vit_mini": 330, "alexnet": 273, "squeezenet1_1": 233, "fcn_resnet18": 200}
 """Each model's training, data and scoring at one thread with another training on the second core
 (measured on 2026-11-30, two at a time on a 2-core AMD EPYC with AVX-512; VGG16 at its 600-step
 recipe, the others in the clean-clone `make test` of that day); they order the work, longest first,
@@ -62,16 +63,35 @@ def estimated_seconds(names: list[str], jobs: int) -> float:
     return max(finish)
 
 
+def backbones_first(names: list[str]) -> list[str]:
+    """``names`` with each model of :data:`BACKBONES` after the backbone it starts from."""
+    ordered = [name for name in names if name not in BACKBONES]
+    return ordered + [name for name in names if name in BACKBONES]
+
+
 def train_all(names: list[str], configs: list[TrainConfig], jobs: int, progress: bool) -> dict[str, dict]:
-    """Train and save each model (longest first when several run at once); returns their metrics."""
-    if jobs <= 1:
-        return {name: train_and_save(name, config, progress=progress) for name, config in zip(names, configs)}
+    """Train and save each model (longest first when several run at once, a model of
+    :data:`BACKBONES` once its backbone is saved); returns their metrics."""
     config_of = dict(zip(names, configs))
+    if jobs <= 1:
+        return {name: train_and_save(name, config_of[name], progress=progress) for name in backbones_first(names)}
     context = multiprocessing.get_context("spawn")  # a fresh interpreter per worker: no forked torch threads
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-        futures = {name: pool.submit(train_and_save, name, config_of[name], progress, rank % jobs)
-                   for rank, name in enumerate(longest_first(names))}
+        futures, waiting = {}, longest_first(names)
+
+        def ready(name: str) -> bool:  # its backbone (if any) is cached, or trained and saved by now
+            backbone = BACKBONES.get(name)
+            return backbone not in waiting and (backbone not in futures or futures[backbone].done())
+
         try:
+            while waiting:
+                for name in [n for n in waiting if ready(n)]:
+                    futures[name] = pool.submit(train_and_save, name, config_of[name], progress, len(futures) % jobs)
+                    waiting.remove(name)
+                if waiting:  # a model waits for its backbone
+                    done, _ = wait([futures[BACKBONES[n]] for n in waiting], return_when=FIRST_COMPLETED)
+                    for future in done:
+                        future.result()  # a failed backbone stops here, with its error
             return {name: futures[name].result() for name in names}
         except BaseException:
             pool.shutdown(cancel_futures=True)  # what has not started does not start; the error is reported
@@ -83,8 +103,9 @@ def recipe_changes(cached: dict, config: TrainConfig) -> str:
     ``"steps 400 -> 600"``; empty when they agree.  A zoo cached before a recipe changed is retrained,
     not taken for the new one (a warm cache once hid a recipe that did not reproduce)."""
     wanted = dataclasses.asdict(config)
-    return ", ".join(f"{key} {cached.get(key, 'unknown')} -> {value}"
-                     for key, value in wanted.items() if cached.get(key) != value)
+    defaults = dataclasses.asdict(TrainConfig())  # a field added later, left at its default, changes no recipe
+    return ", ".join(f"{key} {cached.get(key, 'unknown')} -> {value}" for key, value in wanted.items()
+                     if cached.get(key, defaults[key]) != value)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -195,3 +195,19 @@ def test_unavailable_device_exit_2_naming_the_available_ones(device, tmp_path, c
     stderr = capsys.readouterr().err
     assert_one_line_error(stderr, repr(device) if device == "tpu" else f"--device {device}", "available here: cpu")
     assert "download" not in stderr
+
+
+def test_the_small_vision_transformer_runs_and_its_token_grid_is_noted(tmp_path, capsys):
+    out = tmp_path / "vit.png"
+    assert cli.main(["coffee", "--model", "vit_mini", "--weights", "random", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "vit_mini with random weights" in printed and "at layer 'encoder.layers.encoder_layer_1.ln_1'" in printed
+    assert "note:" in printed and "6 x 6 grid" in printed  # how the (1, 37, 128) tokens became a map
+    assert read_png(out).shape == (48, 48, 3)
+
+
+def test_a_segmentation_model_is_refused_with_where_to_explain_it(tmp_path, capsys):
+    assert cli.main(["coffee", "--model", "fcn_resnet18", "--out", str(tmp_path / "x.png")]) == 2
+    error = capsys.readouterr().err
+    assert "fcn_resnet18 is a segmentation model" in error and "SegmentationRegion" in error and "\n" == error[-1]
+    assert not (tmp_path / "x.png").exists()

@@ -164,6 +164,7 @@ def test_menus_follow_the_model():
     assert explorer.class_search.options == ("north (0)", "east (1)", "south (2)", "west (3)")
     assert explorer.layer_picker.value == "layer4"  # the new model's default layer
     assert explorer.message.value == "" and "4 classes" in explorer.weights_label.value
+    assert "vit_mini" in explorer.model_picker.options and "fcn_resnet18" not in explorer.model_picker.options  # classifiers
 
 
 def test_a_registered_method_is_in_the_widget(toy_method):

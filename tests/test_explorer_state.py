@@ -239,3 +239,18 @@ def test_lru_cache_keeps_the_most_recent():
     for key in ("a", "b", "a", "c", "a", "b"):
         cache.get(key, lambda key=key: made.append(key) or key.upper())
     assert made == ["a", "b", "c", "b"]
+
+
+def test_a_vision_transformer_offers_its_token_layers_and_says_how_it_read_them():
+    """vit_mini (random weights, no training): its blocks' (B, 37, 128) tokens are offered as
+    128 x 6 x 6 maps, its default layer is chosen, and Grad-CAM's caption says how the tokens were read."""
+    state = ExplorerState(model="vit_mini", image="coffee", weights="random", scenes=1,
+                          loader=lambda name, weights: zoo.load(name, weights=weights))
+    layers = state.layers()
+    assert layers["encoder.layers.encoder_layer_1.ln_1"] == (128, 6, 6) and layers["conv_proj"] == (128, 6, 6)
+    assert "heads.head" not in layers and "encoder.layers.encoder_layer_1.self_attention" not in layers
+    state.prepare()
+    assert state.layer == "encoder.layers.encoder_layer_1.ln_1"
+    explanation = state.explain("gradcam")
+    assert isinstance(explanation, Explanation) and explanation.cam_map.shape == (48, 48)
+    assert "1 leading token(s) left out" in explanation.note and "6 x 6 grid" in state.caption(explanation)

@@ -117,6 +117,16 @@ def test_segmentation_region_sums_a_class_over_a_mask_or_its_predicted_pixels(x)
     assert torch.allclose(raw_grad_cam(model, x, SegmentationRegion(2)), expected, atol=1e-6)
 
 
+def test_segmentation_region_takes_one_class_per_sample(x):
+    model = TinySegmenter().eval()
+    both = SegmentationRegion([1, 2])(model(x))
+    assert torch.allclose(both, torch.stack([SegmentationRegion(1)(model(x))[0], SegmentationRegion(2)(model(x))[1]]))
+    with pytest.raises(ValueError, match=r"a class 0\.\.2 or 2 of them"):
+        SegmentationRegion([1, 2, 3])(model(x))
+    with pytest.raises(ValueError, match=r"a class 0\.\.2"):
+        SegmentationRegion(7)(model(x))
+
+
 def test_a_torchvision_segmenter_with_a_dict_output_matches_pytorch_grad_cam():
     torch.manual_seed(0)
     model = torchvision.models.segmentation.lraspp_mobilenet_v3_large(weights=None, weights_backbone=None, num_classes=4).eval()
@@ -150,3 +160,9 @@ def test_targets_refuse_outputs_they_cannot_read(x):
         SegmentationRegion(0)(torch.zeros(2, 3))
     with pytest.raises(ValueError, match=r"The mask is \(4, 4\) but the logits are \(8, 10\)"):
         camkit.GradCAM(TinySegmenter().eval(), "conv")(x, SegmentationRegion(0, torch.ones(4, 4, dtype=torch.bool)))
+
+
+def test_targets_import_from_camkit_targets():
+    from camkit.targets import BinaryLogit as Imported
+
+    assert Imported is BinaryLogit and camkit.targets.SegmentationRegion is SegmentationRegion

@@ -80,6 +80,33 @@ def test_two_jobs_train_the_same_weights_as_one_after_another(tmp_path, monkeypa
         assert all(torch.equal(weights["1", name][key], weights["2", name][key]) for key in weights["1", name])
 
 
+def test_the_segmenter_starts_from_its_backbone_of_the_same_seed(tmp_path, monkeypatch, capfd):
+    """Two at a time, the segmenter waits for the ResNet18 it starts from (listed first or not);
+    were it started before, its worker would train a ResNet18 of its own first and say so."""
+    script = load_script("train_zoo")
+
+    def tiny(name):
+        return training.default_config(name).replace(steps=2, batch_size=4, size=48, test_scenes=4, epochs=1, threads=1)
+
+    monkeypatch.setattr(script, "default_config", tiny)
+    monkeypatch.setenv("CAMKIT_HOME", str(tmp_path))
+    assert script.main(["fcn_resnet18", "resnet18", "--jobs", "2", "--quiet"]) == 0
+    assert "the backbone it starts from" not in capfd.readouterr().err
+    metrics = json.loads(zoo.shapes_weights_path("fcn_resnet18").with_suffix(".json").read_text())
+    assert 0 <= metrics["mean_iou"] <= 1 and len(metrics["class_iou"]) == 7 and "Grad-CAM" in metrics["table"]
+    # a backbone of another seed is refused, with the fix
+    with pytest.raises(ValueError, match=r"trained with seed 0, not 1.*--force --seed 1 resnet18"):
+        training.train("fcn_resnet18", tiny("fcn_resnet18").replace(seed=1), progress=False)
+
+
+def test_a_field_added_to_the_recipe_at_its_default_changes_no_cached_recipe():
+    script = load_script("train_zoo")
+    recipe = dataclasses.asdict(training.default_config("alexnet"))
+    older = {key: value for key, value in recipe.items() if key not in ("optimizer", "weight_decay", "epochs")}
+    assert script.recipe_changes(older, training.default_config("alexnet")) == ""
+    assert script.recipe_changes(older, training.default_config("alexnet").replace(epochs=2)) == "epochs unknown -> 2"
+
+
 def test_the_summary_table_gives_every_rate_its_interval():
     script = load_script("train_zoo")
     table = {"correct": [0.99, 0.98, 0.995], "Grad-CAM": [0.9, 0.88, 0.92], "edges": [0.33, 0.3, 0.36]}

@@ -66,8 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--model", default="resnet50",
-        help=f"zoo model (default: resnet50): {', '.join(zoo.available())}; efficientnet_lite0 has "
-        "ImageNet weights without any download",
+        help=f"zoo classifier (default: resnet50): {', '.join(zoo.CLASSIFIERS)}; efficientnet_lite0 has "
+        "ImageNet weights without any download; vit_mini is a small vision transformer (ShapeScenes weights)",
     )
     parser.add_argument(
         "--weights", default="auto", choices=zoo.WEIGHT_CHOICES,
@@ -166,6 +166,10 @@ def select_device(name: str) -> torch.device:
 
 def load_model(name: str, weights: str, device: torch.device) -> tuple[zoo.ZooModel, list[str]]:
     """The zoo model on ``device``, and the notes the zoo announced while loading (weights it chose, and why)."""
+    if name in zoo.ARCHITECTURES and zoo.ARCHITECTURES[name].segmentation:
+        raise UsageError(f"{name} is a segmentation model (a class per pixel), and the command line explains classifiers "
+                         f"({', '.join(zoo.CLASSIFIERS)}). Explain it from Python with target=camkit.targets.SegmentationRegion(c): "
+                         "notebooks/16_beyond_classification.ipynb.")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -198,15 +202,20 @@ def class_index(target: str, categories: Sequence[str], logits: torch.Tensor) ->
     raise UsageError(f"Unknown class {target!r}: give top1, an index, or a class name of the model.{hint}")
 
 
-def explain(zoo_model: zoo.ZooModel, info: MethodInfo, layer: str | None, x: torch.Tensor, target: int) -> np.ndarray:
-    """The picture to save: a layer map over the image, or an input gradient, deprocessed."""
-    try:
-        result = info.create(zoo_model.model, layer)(x, target)[0]
-    except (ValueError, TypeError, RuntimeError) as error:
-        raise UsageError(str(error)) from None
+def explain(zoo_model: zoo.ZooModel, info: MethodInfo, layer: str | None, x: torch.Tensor,
+            target: int) -> tuple[np.ndarray, list[str]]:
+    """The picture to save (a layer map over the image, or an input gradient, deprocessed), and
+    what the method announced (a layout it inferred, such as a transformer's tokens as a grid)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            result = info.create(zoo_model.model, layer)(x, target)[0]
+        except (ValueError, TypeError, RuntimeError) as error:
+            raise UsageError(str(error)) from None
+    notes = [str(w.message) for w in caught]
     if info.kind == LAYER_MAP:
-        return overlay(zoo_model.picture(x[0]), result)
-    return to_image(deprocess(result))
+        return overlay(zoo_model.picture(x[0]), result), notes
+    return to_image(deprocess(result)), notes
 
 
 def run(args: argparse.Namespace) -> None:
@@ -232,7 +241,9 @@ def run(args: argparse.Namespace) -> None:
     for rank, (p, index) in enumerate(zip(top.values.tolist(), top.indices.tolist()), start=1):
         print(f"  {rank}. {index:4d} {zoo_model.categories[index]:<30} {100 * p:5.1f}%")
 
-    picture = explain(zoo_model, info, layer, x, target)
+    picture, notes = explain(zoo_model, info, layer, x, target)
+    for note in notes:
+        print(f"note: {note}")
     try:
         Image.fromarray(picture).save(args.out)
     except (OSError, ValueError) as error:

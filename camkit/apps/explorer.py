@@ -59,7 +59,7 @@ class Explorer(widgets.VBox):
         wide = {"description_width": "70px"}
         self.image_picker = widgets.Dropdown(options=list(state.images), value=state.image, description="Image", style=wide)
         self.upload = widgets.FileUpload(accept="image/*", multiple=False, description="Your image")
-        self.model_picker = widgets.Dropdown(options=zoo.available(), value=state.model, description="Model", style=wide)
+        self.model_picker = widgets.Dropdown(options=zoo.CLASSIFIERS, value=state.model, description="Model", style=wide)
         self.weights_label = widgets.HTML()
         self.layer_picker = widgets.Dropdown(description="Layer", style=wide)
         self.method_picker = widgets.Dropdown(options=state.method_menu(), value=state.method, description="Method", style=wide)

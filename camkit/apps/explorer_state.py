@@ -27,6 +27,7 @@ from torch import nn
 
 from .. import zoo
 from ..core.layers import is_spatial_map, module_names, module_outputs
+from ..core.reshape import Tokens
 from ..core.registry import LAYER_MAP, MethodInfo, available_methods, method_info
 from ..image import ImageLike, deprocess, load_image, overlay, to_image
 from ..zoo import samples
@@ -63,10 +64,12 @@ class LRUCache:
 
 @dataclass(frozen=True)
 class Explanation:
-    """One method's answer: a map in [0, 1] (h, w) to overlay, or an RGB picture (H, W, 3)."""
+    """One method's answer: a map in [0, 1] (h, w) to overlay, or an RGB picture (H, W, 3), and
+    what the method announced while making it (how it read a transformer's tokens)."""
 
     cam_map: np.ndarray | None = None
     picture: np.ndarray | None = None
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -80,14 +83,29 @@ class ModelView:
 
 def spatial_layers(model: nn.Module, x: torch.Tensor) -> dict[str, tuple[int, ...]]:
     """Name -> (K, h, w) of every module that returns a spatial map (:func:`~camkit.core.layers.is_spatial_map`)
-    in one no-grad ``model(x)``, in execution order; a module run twice per pass (torchvision's ResNet
-    blocks share one ReLU) is left out, as camkit refuses it as ambiguous."""
+    or tokens that read as one (:func:`map_shape`) in one no-grad ``model(x)``, in execution order; a
+    module run twice per pass (torchvision's ResNet blocks share one ReLU) is left out, as camkit
+    refuses it as ambiguous."""
     outputs: dict[nn.Module, list[object]] = {}
     for module, output in module_outputs(model, x):
         outputs.setdefault(module, []).append(output)
     names = module_names(model)
-    return {names[module]: tuple(results[0].shape[1:]) for module, results in outputs.items()
-            if len(results) == 1 and is_spatial_map(results[0])}
+    shapes = {names[module]: map_shape(results[0], tuple(x.shape[-2:])) for module, results in outputs.items() if len(results) == 1}
+    return {name: shape for name, shape in shapes.items() if shape is not None}
+
+
+def map_shape(output: object, input_size: tuple[int, int]) -> tuple[int, ...] | None:
+    """(K, h, w) of a spatial map, or of (B, N, C) tokens whose grid camkit infers (a vision
+    transformer's, with its class token); None for anything else."""
+    if is_spatial_map(output):
+        return tuple(output.shape[1:])
+    if not (isinstance(output, torch.Tensor) and output.dim() == 3):
+        return None
+    try:
+        _, (height, width) = Tokens().layout(output, input_size)
+    except ValueError:
+        return None
+    return (output.shape[2], height, width) if height * width > 1 else None
 
 
 def load_zoo_model(name: str, weights: str = "auto") -> zoo.ZooModel:
@@ -114,10 +132,13 @@ def model_view(zoo_model: zoo.ZooModel, image: np.ndarray) -> ModelView:
 
 def run_method(info: MethodInfo, model: nn.Module, layer: str | None, x: torch.Tensor, index: int) -> Explanation:
     """Explain class ``index`` of ``x`` (1, 3, H, W) with a registered method (``layer`` None if it takes none)."""
-    result = info.create(model, layer)(x, index)[0]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = info.create(model, layer)(x, index)[0]
+    note = " ".join(str(w.message) for w in caught)
     if info.kind == LAYER_MAP:
-        return Explanation(cam_map=result.detach().cpu().numpy())
-    return Explanation(picture=to_image(deprocess(result)))
+        return Explanation(cam_map=result.detach().cpu().numpy(), note=note)
+    return Explanation(picture=to_image(deprocess(result)), note=note)
 
 
 def png(picture: np.ndarray) -> bytes:
@@ -291,6 +312,8 @@ class ExplorerState:
                    f"({float(self.view().probabilities[index]):.1%}){where}")
         if isinstance(explanation, str):
             return caption + ": not available (see the message)"
+        if explanation.note:
+            caption += f"<br><small>{html.escape(explanation.note)}</small>"
         if explanation.cam_map is not None and not explanation.cam_map.any():
             return caption + ": the map is empty (all zeros)"
         return caption

@@ -97,14 +97,15 @@ class RegressionOutput:
 class SegmentationRegion:
     """Score = the sum of class ``index``'s logits over a region of a segmentation output
     (B, classes, H, W): the pixels of ``mask`` ((H, W) or (B, H, W), bool), or without one the
-    pixels the model labels ``index`` (its argmax).  ``key`` picks the tensor from a dict output
+    pixels the model labels ``index`` (its argmax).  ``index`` is one class for every sample or a
+    sequence of B classes, one per sample.  ``key`` picks the tensor from a dict output
     (torchvision's segmentation models return ``{"out": ..., "aux": ...}``).
 
     "Why did it label this region a star?": y = sum_{(i, j) in region} y^c_{ij} (pytorch-grad-cam's
     ``SemanticSegmentationTarget``).  A region with no pixel scores 0.
     """
 
-    index: int
+    index: int | Sequence[int]
     mask: torch.Tensor | None = None
     key: str | None = "out"
 
@@ -113,10 +114,26 @@ class SegmentationRegion:
         if not isinstance(logits, torch.Tensor) or logits.dim() != 4:
             got = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
             raise ValueError(f"SegmentationRegion needs logits (B, classes, H, W), got {got}; key= picks one from a dict.")
-        region = logits.argmax(dim=1) == self.index if self.mask is None else torch.as_tensor(self.mask, device=logits.device)
+        batch, classes, height, width = logits.shape
+        index = torch.as_tensor(self.index, device=logits.device).reshape(-1).expand(batch) if _is_index(self.index, batch) else None
+        if index is None or not ((0 <= index) & (index < classes)).all():
+            raise ValueError(f"SegmentationRegion's index must be a class 0..{classes - 1} or {batch} of them (one per sample); "
+                             f"got {self.index!r}.")
+        class_logits = logits.gather(1, index[:, None, None, None].expand(batch, 1, height, width))[:, 0]
+        region = logits.argmax(dim=1) == index[:, None, None] if self.mask is None else torch.as_tensor(self.mask, device=logits.device)
         if region.shape[-2:] != logits.shape[-2:]:
             raise ValueError(f"The mask is {tuple(region.shape[-2:])} but the logits are {tuple(logits.shape[-2:])} (H, W).")
-        return (logits[:, self.index] * region.to(logits.dtype)).sum(dim=(1, 2))
+        return (class_logits * region.to(logits.dtype)).sum(dim=(1, 2))
+
+
+def _is_index(index: object, batch: int) -> bool:
+    """Whether ``index`` is one int or ``batch`` ints."""
+    if isinstance(index, torch.Tensor):
+        index = index.tolist()
+    if isinstance(index, numbers.Integral) and not isinstance(index, bool):
+        return True
+    return (isinstance(index, Sequence) and len(index) == batch
+            and all(isinstance(i, numbers.Integral) and not isinstance(i, bool) for i in index))
 
 
 def _class_list(target: object, batch: int) -> list[int] | None:

