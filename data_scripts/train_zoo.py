@@ -36,11 +36,12 @@ from camkit.zoo.architectures import BACKBONES  # noqa: E402
 from camkit.zoo.training import TrainConfig, default_config, train_and_save  # noqa: E402
 
 MEASURED_WALL_SECONDS = {"vgg16": 803, "resnet18": 565, "shufflenet_v2_x1_0": 437, "densenet121": 404,
-                         "vit_mini": 330, "alexnet": 273, "squeezenet1_1": 233, "fcn_resnet18": 200}
+                         "vit_mini": 330, "alexnet": 273, "squeezenet1_1": 233, "fcn_resnet18": 185}
 """Each model's training, data and scoring at one thread with another training on the second core
 (measured on 2026-11-30, two at a time on a 2-core AMD EPYC with AVX-512; VGG16 at its 600-step
-recipe, the others in the clean-clone `make test` of that day); they order the work, longest first,
-and give the estimate printed before training."""
+recipe, the ViT from its calibration run (training 294 s, then scoring), the segmenter from its
+seed-2 run, the others in the clean-clone `make test` of that day); they order the work, longest
+first, and give the estimate printed before training."""
 
 
 def default_jobs(configs: list[TrainConfig]) -> int:

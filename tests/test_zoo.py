@@ -247,9 +247,9 @@ def test_efficientnet_dispatch(homes):
 TRAINED_FLOORS = {  # accuracy, Grad-CAM pointing at the default layer (None: no floor, see below)
     "vgg16": (0.91, 0.72), "alexnet": (0.94, 0.81), "resnet18": (0.96, 0.80),
     "shufflenet_v2_x1_0": (0.92, 0.72), "squeezenet1_1": (0.98, None), "densenet121": (0.93, 0.82),
-    "vit_mini": (0.85, 0.40),
+    "vit_mini": (0.89, 0.43),
 }
-SEGMENTER_FLOORS = {"objects labelled right": 0.90, "mean IoU": 0.65, "Grad-CAM pointing": 0.85}
+SEGMENTER_FLOORS = {"objects labelled right": 0.92, "mean IoU": 0.70, "Grad-CAM pointing": 0.87}
 
 
 @pytest.mark.zoo
@@ -264,7 +264,8 @@ def test_trained_shapes_zoo(name):
     96.2-98.9 / 81.4-84.9 %; AlexNet 97.9-99.0 / 88.7-91.2 %; ResNet18 99.0-99.8 / 88.0-89.2 %;
     ShuffleNetV2 96.5-99.6 / 80.9-86.1 %; DenseNet-121 97.3-99.4 / 89.8-92.4 %; SqueezeNet 1.1
     99.8-99.9 / 12.8-13.3 %: its maps do not point at the evidence (a missed target, reported as
-    such), so it has no pointing floor.
+    such), so it has no pointing floor; the small ViT 92.3-94.3 / 49.4-50.8 % (Grad-CAM at the last
+    block's ``ln_1``).
     """
     from camkit.zoo.training import evaluate
 
@@ -273,7 +274,9 @@ def test_trained_shapes_zoo(name):
                     "run `python data_scripts/train_zoo.py` first.")
     loaded = zoo.load(name, weights="shapes")
     fresh = ShapeScenes("test", size=loaded.input_size, length=300, seed=2024)
-    scores = evaluate(loaded.model, loaded.layer, fresh)
+    with warnings.catch_warnings():  # the ViT's tokens read as a grid: announced, expected
+        warnings.filterwarnings("ignore", message="camkit reads layer", category=UserWarning)
+        scores = evaluate(loaded.model, loaded.layer, fresh)
     accuracy, pointing = TRAINED_FLOORS[name]
     assert scores["accuracy"] >= accuracy, scores
     assert pointing is None or scores["pointing"] >= pointing, scores
@@ -286,7 +289,9 @@ def test_trained_segmenter():
     ``SegmentationRegion(class)`` ("why did it label this region a star?") points at the object,
     above floors set as for the classifiers, and above the edge baseline.
 
-    Seeds 0, 1, 2 on each seed's 1,000 test scenes: SEG_MEASURED.
+    Seeds 0, 1, 2 on each seed's 1,000 test scenes: objects labelled right 94.9 / 95.5 / 96.9 %,
+    mean IoU 0.740 / 0.743 / 0.745 (a pixel average, steadier than a rate: its floor sits 0.04
+    below), Grad-CAM pointing 93.4 / 93.8 / 90.6 % (edges 34.9-37.8 %).
     """
     from camkit.evaluation.segmentation import mean_iou, segmentation_hits
 

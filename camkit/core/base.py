@@ -144,6 +144,19 @@ def score_function(target: Target, classes: torch.Tensor | None) -> Callable[...
     return score
 
 
+def _zero_gradient_message(model: nn.Module, layer: str, tokens: bool) -> str:
+    """Why a map is empty when the score's gradient is zero on the whole layer, and what to do."""
+    message = (f"The score's gradient is zero everywhere on layer {layer!r}: the score does not depend on what the "
+               "layer computes at any position, so the map is empty.")
+    if not tokens:
+        return message + (" A probability saturated at 0 or 1 does this (explain the logit: ClassLogit), and so does a "
+                          "score that is 0 whatever the input, such as a segmentation region without a pixel.")
+    norms = [name for name, module in model.named_modules() if name.endswith((".ln_1", ".norm1"))]
+    where = f"here {norms[-1]!r}" if norms else "in torchvision's vit_b_16 'encoder.layers.encoder_layer_11.ln_1'"
+    return (message + " In a vision transformer this happens after the last block, where only the class token reaches "
+            f"the head: choose the input of the last block's attention ({where}).")
+
+
 class ActivationMap:
     """Base class: hooks the target layers during one call and turns each layer's context into a map.
 
@@ -208,12 +221,7 @@ class ActivationMap:
                     activation = slot.feature_map(a.detach(), reshape, size)
                     gradient = None if g is None else slot.feature_map(g, reshape, size)
                     if gradient is not None and not gradient.any():
-                        warn_at_caller(
-                            f"The score's gradient is zero everywhere on layer {slot.name!r}: the score does not depend on "
-                            "what the layer computes at any position, so the map is empty. In a vision transformer this "
-                            "happens after the last block, where only the class token reaches the head: choose the input "
-                            "of the last block's attention (torchvision: 'encoder.layers.encoder_layer_11.ln_1')."
-                        )
+                        warn_at_caller(_zero_gradient_message(self.model, slot.name, tokens=a.dim() == 3))
                     if activation.shape[2] * activation.shape[3] == 1:
                         warn_at_caller(
                             f"Layer {slot.name!r} gives a 1x1 map: it cannot say where anything is, and min-max "

@@ -49,7 +49,11 @@ class ClassProbability:
 
 @dataclass(frozen=True)
 class LabelProbability:
-    """Score = sigmoid(y^c) of label ``index`` in a multi-label output (B, labels)."""
+    """Score = sigmoid(y^c) of label ``index`` in a multi-label output (B, labels).
+
+    Its gradient is the logit's times sigma'(y^c) = p (1 - p), one positive number per sample, so
+    the normalised map equals :class:`ClassLogit`'s, until p saturates: for a confident label p is
+    1 in float32, sigma' is exactly 0 and so is the map (camkit warns); explain the logit then."""
 
     index: int
 

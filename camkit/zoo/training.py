@@ -19,6 +19,7 @@ import math
 import platform
 import sys
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -213,12 +214,15 @@ def _train(name: str, config: TrainConfig, progress: bool, position: int) -> tup
     began = time.perf_counter()
     layer = ARCHITECTURES[name].layer
     metrics = {"name": name}
-    if segmentation:
-        hits, confusion = segmentation_benchmark_hits(model, layer, test_data, config.seed)
-        mean, per_class = mean_iou(confusion)
-        metrics.update(mean_iou=round(mean, 4), class_iou=[round(v, 4) for v in per_class.tolist()])
-    else:
-        hits = benchmark_hits(model, layer, test_data, config.seed)
+    with warnings.catch_warnings():  # expected while scoring: how a ViT's tokens are read; random weights' empty maps
+        warnings.filterwarnings("ignore", message="camkit reads layer", category=UserWarning)
+        warnings.filterwarnings("ignore", message="The score's gradient is zero everywhere", category=UserWarning)
+        if segmentation:
+            hits, confusion = segmentation_benchmark_hits(model, layer, test_data, config.seed)
+            mean, per_class = mean_iou(confusion)
+            metrics.update(mean_iou=round(mean, 4), class_iou=[round(v, 4) for v in per_class.tolist()])
+        else:
+            hits = benchmark_hits(model, layer, test_data, config.seed)
     metrics.update({
         "test_accuracy": hits["correct"].double().mean().item(),  # on config.eval_split's scenes (segmenter: objects labelled right)
         "pointing_game": hits["Grad-CAM"].double().mean().item(),
