@@ -29,7 +29,7 @@ zoo: $(STAMP)
 # on 2 cores: not finished after 19 minutes, against 6.5 minutes for the whole run at one thread).
 WORKERS ?= 2
 
-# The tests and notebooks need the trained zoo: `zoo` builds what the cache lacks (about 28 minutes
+# The tests and notebooks need the trained zoo: `zoo` builds what the cache lacks (about 25 minutes
 # on 2 cores, once; a model cached with an older recipe is retrained), and CAMKIT_NO_TRAIN=1 makes any weights still missing an error, not a training run.
 test: zoo
 	CAMKIT_WEIGHTS=shapes CAMKIT_NO_TRAIN=1 MPLBACKEND=Agg OMP_NUM_THREADS=1 $(PYTHON) -m pytest -n $(WORKERS) --dist loadfile --nbval --nbval-current-env -p no:cacheprovider --durations=25 tests notebooks

@@ -35,13 +35,12 @@ from camkit import zoo  # noqa: E402
 from camkit.zoo.architectures import BACKBONES  # noqa: E402
 from camkit.zoo.training import TrainConfig, default_config, train_and_save  # noqa: E402
 
-MEASURED_WALL_SECONDS = {"vgg16": 803, "resnet18": 565, "shufflenet_v2_x1_0": 437, "densenet121": 404,
-                         "vit_mini": 330, "alexnet": 273, "squeezenet1_1": 233, "fcn_resnet18": 185}
+MEASURED_WALL_SECONDS = {"vgg16": 761, "resnet18": 501, "shufflenet_v2_x1_0": 394, "densenet121": 357,
+                         "vit_mini": 295, "alexnet": 257, "squeezenet1_1": 211, "fcn_resnet18": 132}
 """Each model's training, data and scoring at one thread with another training on the second core
-(measured on 2026-11-30, two at a time on a 2-core AMD EPYC with AVX-512; VGG16 at its 600-step
-recipe, the ViT from its calibration run (training 294 s, then scoring), the segmenter from its
-seed-2 run, the others in the clean-clone `make test` of that day); they order the work, longest
-first, and give the estimate printed before training."""
+(measured in the clean-clone `make test` of 2026-12-01, two at a time on a 2-core AMD EPYC with
+AVX-512: the whole zoo took 1513 s); they order the work, longest first, and give the estimate
+printed before training."""
 
 
 def default_jobs(configs: list[TrainConfig]) -> int:
