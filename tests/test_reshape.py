@@ -126,3 +126,10 @@ def test_a_bad_reshape_fails_clearly_and_leaves_the_model_as_it_was(net_and_inpu
 
 def test_input_gradient_methods_take_no_reshape():
     assert all(camkit.method_info(name).kind == INPUT_GRADIENT for name in ("gradient", "guided", "smoothgrad"))
+
+
+def test_the_description_names_leading_tokens_only_when_there_are_some():
+    patches = torch.zeros(1, 36, 8)
+    assert camkit.tokens().describe(patches, (48, 48)) == "as tokens: no leading token, a 6 x 6 grid"
+    with_class_token = torch.zeros(1, 37, 8)
+    assert camkit.tokens().describe(with_class_token, (48, 48)).startswith("as tokens: 1 leading token(s) left out")

@@ -96,6 +96,8 @@ class Tokens(Reshape):
 
     def describe(self, output: torch.Tensor, input_size: tuple[int, int]) -> str:
         leading, (h, w) = self.layout(output, input_size)
+        if leading == 0:
+            return f"as tokens: no leading token, a {h} x {w} grid"
         return f"as tokens: {leading} leading token(s) left out (a class token, registers), then a {h} x {w} grid"
 
 
